@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.database import UTCDateTime, utcnow
+from app.enums import TitledEnum, enum_column
+from app.extensions import db
+
+
+class AuditAction(TitledEnum):
+    INSERT = "insert"
+    UPDATE = "update"
+    DELETE = "delete"
+    LOGIN = "login"
+    LOGIN_FAILED = "login_failed"
+    LOGOUT = "logout"
+    DENIED = "denied"
+    EXPORT = "export"
+
+    @classmethod
+    def titles(cls):
+        return {
+            cls.INSERT: _l("新增"),
+            cls.UPDATE: _l("修改"),
+            cls.DELETE: _l("删除"),
+            cls.LOGIN: _l("登录"),
+            cls.LOGIN_FAILED: _l("登录失败"),
+            cls.LOGOUT: _l("退出"),
+            cls.DENIED: _l("拒绝访问"),
+            cls.EXPORT: _l("导出"),
+        }
+
+
+class AuditLog(db.Model):
+    """One row per change or security event. Written in the transaction of the change; never edited."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    # The name is copied so that the row still says who it was if the account is renamed.
+    actor_name: Mapped[str] = mapped_column(sa.String(80), default="")
+    action: Mapped[AuditAction] = mapped_column(enum_column(AuditAction), index=True)
+    object_type: Mapped[str] = mapped_column(sa.String(60), default="", index=True)
+    object_id: Mapped[str] = mapped_column(sa.String(40), default="")
+    summary: Mapped[str] = mapped_column(sa.String(300), default="")
+    before: Mapped[dict | None] = mapped_column(sa.JSON)
+    after: Mapped[dict | None] = mapped_column(sa.JSON)
+    ip: Mapped[str] = mapped_column(sa.String(64), default="")
+
+    __table_args__ = (sa.Index("ix_audit_log_object", "object_type", "object_id"),)

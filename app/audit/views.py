@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from flask import Blueprint, render_template, request
+from flask_babel import format_datetime
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from app.audit.models import AuditAction, AuditLog
+from app.audit.operations import record
+from app.database import utcnow
+from app.downloads import attachment
+from app.extensions import db
+from app.pagination import paginate
+from app.permissions import Permission, requires
+from forms.audit import AuditFilterForm
+from reports import audit_log
+from reports.xlsx import write_workbook
+
+bp = Blueprint("audit", __name__, url_prefix="/audit")
+
+
+def _filters(form: AuditFilterForm) -> dict:
+    if not form.validate():
+        return {}
+    return {name: form.data[name] for name in ("date_from", "date_to", "actor", "action", "object_type", "object_id")}
+
+
+@bp.route("/")
+@requires(Permission.AUDIT_VIEW)
+def index():
+    form = AuditFilterForm(request.args)
+    filters = _filters(form)
+    page = paginate(audit_log.filtered_query(filters).order_by(AuditLog.at.desc(), AuditLog.id.desc()))
+    return render_template("audit/index.html", form=form, page=page)
+
+
+@bp.route("/export.xlsx")
+@requires(Permission.AUDIT_VIEW)
+def export():
+    form = AuditFilterForm(request.args)
+    filters = _filters(form)
+    subtitle = _("导出人：%(user)s　导出时间：%(at)s", user=current_user.username,
+                 at=format_datetime(utcnow(), "yyyy-MM-dd HH:mm"))
+    data = write_workbook([audit_log.sheet(filters)], subtitle=subtitle)
+    record(AuditAction.EXPORT, object_type="AuditLog", summary=f"audit export {request.query_string.decode()[:200]}")
+    db.session.commit()
+    return attachment(data, f"审计日志_{utcnow():%Y%m%d}.xlsx")

@@ -1,0 +1,68 @@
+"""Command-line tasks: seed data, the first admin account, audit retention."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+
+from app.extensions import db
+
+
+def register_commands(app: Flask) -> None:
+    @app.cli.group()
+    def seed():
+        """Load seed data."""
+
+    @seed.command("places")
+    def seed_places():
+        """Load Jinjiang's townships and known communities (safe to run again)."""
+        from app.fixtures import load_places
+
+        load_places()
+        db.session.commit()
+        click.echo("places loaded")
+
+    @seed.command("demo")
+    @click.option("--if-empty", is_flag=True, help="Only when the database has no accounts yet.")
+    def seed_demo(if_empty: bool):
+        """Load the demo database (places, demo accounts with password Demo@2024)."""
+        from app.fixtures import database_is_empty, load_demo
+
+        if if_empty and not database_is_empty():
+            click.echo("database already has data; demo data not loaded")
+            return
+        made = load_demo()
+        db.session.commit()
+        click.echo(f"demo data loaded ({made} accounts)")
+
+    @app.cli.command("create-admin")
+    @click.option("--username", prompt=True)
+    @click.password_option()
+    def create_admin(username: str, password: str):
+        """Create an administrator account for a real deployment."""
+        from app.accounts.models import Role
+        from app.accounts.operations import create_user, find_user
+        from app.accounts.passwords import password_problems
+
+        problems = password_problems(password, username)
+        if problems:
+            raise click.ClickException(" ".join(problems))
+        if find_user(username):
+            raise click.ClickException(f"user {username} already exists")
+        create_user(username=username, password=password, role=Role.ADMIN, display_name="系统管理员",
+                    must_change_password=False)
+        db.session.commit()
+        click.echo(f"admin {username} created")
+
+    @app.cli.command("purge-audit")
+    @click.option("--older-than-days", type=int, required=True)
+    def purge_audit(older_than_days: int):
+        """Delete audit rows older than N days (N at least AUDIT_RETENTION_DAYS, itself at least 180)."""
+        from app.audit.operations import purge_older_than
+
+        try:
+            count = purge_older_than(older_than_days)
+        except ValueError as error:
+            raise click.ClickException(str(error)) from error
+        db.session.commit()
+        click.echo(f"{count} audit rows deleted")

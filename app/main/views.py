@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask_login import current_user
+
+from app.accounts.models import Role, User
+from app.audit.models import AuditLog
+from app.extensions import db
+from app.permissions import Permission, public, requires, visible_communities, visible_townships
+from app.places.models import Community
+
+bp = Blueprint("main", __name__)
+
+
+@bp.route("/")
+@requires(Permission.HOME)
+def home():
+    role = current_user.role
+    context: dict = {}
+    if role in (Role.BUREAU, Role.FINANCE, Role.TOWNSHIP, Role.COMMUNITY):
+        townships = db.session.scalars(visible_townships(current_user)).all()
+        counts = dict(
+            db.session.execute(
+                visible_communities(current_user)
+                .with_only_columns(Community.township_id, sa.func.count(Community.id))
+                .group_by(Community.township_id)
+                .order_by(None)
+            ).tuples()
+        )
+        context.update(townships=townships, counts=counts, total=sum(counts.values()))
+    if role == Role.COMMUNITY:
+        context["community"] = current_user.community
+    if role == Role.ADMIN:
+        context["user_counts"] = dict(
+            db.session.execute(sa.select(User.role, sa.func.count(User.id)).group_by(User.role)).tuples()
+        )
+        context["roles"] = Role
+    if role == Role.AUDITOR:
+        context["recent"] = db.session.scalars(
+            sa.select(AuditLog).order_by(AuditLog.at.desc(), AuditLog.id.desc()).limit(10)
+        ).all()
+    return render_template(f"home/{role.value}.html", **context)
+
+
+@bp.route("/language/<code>", methods=["POST"])
+@public
+def set_language(code: str):
+    """The language of the login page, before anyone is logged in (logged-in users set it in preferences)."""
+    if code in current_app.config["LANGUAGES"]:
+        session["locale"] = code
+        if current_user.is_authenticated:
+            current_user.locale = code
+            db.session.commit()
+    target = request.referrer or ""
+    host = request.host_url
+    return redirect(target if target.startswith(host) else url_for("accounts.login"))
+
+
+@bp.route("/healthz")
+@public
+def healthz():
+    """For load balancers and operators: is the database reachable, is the schema at the newest migration."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    status = {"database": False, "migrations": {"current": None, "head": None, "at_head": False}}
+    try:
+        connection = db.session.connection()
+        connection.execute(sa.text("SELECT 1"))
+        status["database"] = True
+        current = MigrationContext.configure(connection).get_current_heads()
+        script = ScriptDirectory.from_config(current_app.extensions["migrate"].migrate.get_config())
+        heads = script.get_heads()
+        status["migrations"] = {
+            "current": sorted(current),
+            "head": sorted(heads),
+            "at_head": set(current) == set(heads),
+        }
+    except Exception:  # noqa: BLE001 - health is reported, not raised
+        current_app.logger.exception("health check failed")
+    healthy = status["database"] and status["migrations"]["at_head"]
+    status["status"] = "ok" if healthy else "error"
+    return jsonify(status), 200 if healthy else 503

@@ -1,0 +1,166 @@
+"""Who may do what — the one place where access is decided.
+
+Every view declares what it needs with :func:`requires` (or :func:`public`); a before-request hook
+enforces it for every route and denies any route that declares nothing. Object-level checks
+(whose township is this?) are the ``can_*`` predicates and ``visible_*`` queries below, used by views
+after loading an object.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Flask, abort, current_app, redirect, request, url_for
+from flask_login import current_user
+
+from app.accounts.models import Role, User
+from app.places.models import Community, Township
+
+PUBLIC = "public"
+
+
+class Permission:
+    HOME = "home"
+    PROFILE = "profile"
+    PLACES_VIEW = "places.view"
+    PLACES_MANAGE = "places.manage"
+    ACCOUNTS_MANAGE = "accounts.manage"
+    AUDIT_VIEW = "audit.view"
+
+
+_EVERYONE = {Permission.HOME, Permission.PROFILE}
+
+# Separation of duties (三权分立): the admin manages accounts and sees no business data; the auditor
+# reads the audit log only; nobody else reads the audit log.
+ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
+    Role.BUREAU: frozenset(_EVERYONE | {Permission.PLACES_VIEW, Permission.PLACES_MANAGE}),
+    Role.FINANCE: frozenset(_EVERYONE | {Permission.PLACES_VIEW}),
+    Role.TOWNSHIP: frozenset(_EVERYONE | {Permission.PLACES_VIEW}),
+    Role.COMMUNITY: frozenset(_EVERYONE | {Permission.PLACES_VIEW}),
+    Role.EVALUATOR: frozenset(_EVERYONE),
+    Role.ADMIN: frozenset(_EVERYONE | {Permission.ACCOUNTS_MANAGE}),
+    Role.AUDITOR: frozenset(_EVERYONE | {Permission.AUDIT_VIEW}),
+}
+
+# Pages a user who must change the password may still reach.
+_ALLOWED_BEFORE_PASSWORD_CHANGE = {"accounts.change_password", "accounts.logout"}
+
+
+def requires(permission: str):
+    """Mark a view as needing ``permission``; enforcement happens in :func:`enforce`."""
+
+    def decorate(view):
+        view.required_permission = permission
+        return view
+
+    return decorate
+
+
+def public(view):
+    view.required_permission = PUBLIC
+    return view
+
+
+def has_permission(user, permission: str) -> bool:
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return permission in ROLE_PERMISSIONS.get(user.role, frozenset())
+
+
+def required_permission(endpoint: str | None) -> str | None:
+    if endpoint is None:
+        return None
+    if endpoint == "static" or endpoint.endswith(".static"):
+        return PUBLIC
+    view = current_app.view_functions.get(endpoint)
+    return getattr(view, "required_permission", None)
+
+
+def password_change_due(user: User) -> bool:
+    if user.must_change_password:
+        return True
+    max_age = current_app.config["PASSWORD_MAX_AGE_DAYS"]
+    if max_age <= 0:
+        return False
+    from datetime import timedelta
+
+    from app.database import utcnow
+
+    return user.password_changed_at < utcnow() - timedelta(days=max_age)
+
+
+def enforce():
+    """before_request: deny by default, then check the view's declared permission."""
+    if request.endpoint is None:
+        return None  # no route matched: routing answers 404 or 405
+    needed = required_permission(request.endpoint)
+    if needed == PUBLIC:
+        return None
+    if not current_user.is_authenticated:
+        from app.extensions import login_manager
+
+        return login_manager.unauthorized()
+    if password_change_due(current_user) and request.endpoint not in _ALLOWED_BEFORE_PASSWORD_CHANGE:
+        return redirect(url_for("accounts.change_password"))
+    if needed is None or not has_permission(current_user, needed):
+        abort(403)
+    return None
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(enforce)
+    app.jinja_env.globals["has_permission"] = lambda permission: has_permission(current_user, permission)
+    app.jinja_env.globals["Permission"] = Permission
+
+
+# --- object-level scope -------------------------------------------------------------------------
+
+
+def township_scope(user) -> int | None:
+    """The one township a user is confined to, or None when the user sees every township."""
+    if user.role == Role.TOWNSHIP:
+        return user.township_id
+    if user.role == Role.COMMUNITY:
+        return user.community.township_id if user.community else -1
+    return None
+
+
+def can_view_township(user, township: Township) -> bool:
+    if not has_permission(user, Permission.PLACES_VIEW):
+        return False
+    scope = township_scope(user)
+    return scope is None or scope == township.id
+
+
+def can_view_community(user, community: Community) -> bool:
+    if not has_permission(user, Permission.PLACES_VIEW):
+        return False
+    if user.role == Role.COMMUNITY:
+        return user.community_id == community.id
+    scope = township_scope(user)
+    return scope is None or scope == community.township_id
+
+
+def visible_townships(user) -> sa.Select:
+    query = sa.select(Township).order_by(Township.sort_order, Township.id)
+    if not has_permission(user, Permission.PLACES_VIEW):
+        return query.where(sa.false())
+    scope = township_scope(user)
+    return query if scope is None else query.where(Township.id == scope)
+
+
+def visible_communities(user) -> sa.Select:
+    query = sa.select(Community).join(Community.township).order_by(
+        Township.sort_order, Community.sort_order, Community.id
+    )
+    if not has_permission(user, Permission.PLACES_VIEW):
+        return query.where(sa.false())
+    if user.role == Role.COMMUNITY:
+        return query.where(Community.id == user.community_id)
+    scope = township_scope(user)
+    return query if scope is None else query.where(Community.township_id == scope)
+
+
+def authorize(allowed: bool) -> None:
+    """Abort with 403 (and a logged denial) unless ``allowed``."""
+    if not allowed:
+        abort(403)

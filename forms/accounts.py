@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from wtforms import BooleanField, PasswordField, SelectField, StringField, SubmitField
+from wtforms.validators import EqualTo, Regexp, ValidationError
+
+from app.accounts.models import Role
+from app.accounts.passwords import password_problems
+from forms.base import BaseForm, max_length, optional, required
+
+
+class LoginForm(BaseForm):
+    username = StringField(_l("用户名"), validators=[required(), max_length(40)])
+    password = PasswordField(_l("密码"), validators=[required(), max_length(200)])
+    submit = SubmitField(_l("登录"))
+
+
+def _check_policy(form, field):
+    username = getattr(form, "policy_username", "") or ""
+    problems = password_problems(field.data or "", username)
+    if problems:
+        raise ValidationError(" ".join(problems))
+
+
+class ChangePasswordForm(BaseForm):
+    current_password = PasswordField(_l("当前密码"), validators=[required(), max_length(200)])
+    new_password = PasswordField(_l("新密码"), validators=[required(), max_length(200), _check_policy])
+    confirm = PasswordField(
+        _l("再次输入新密码"),
+        validators=[required(), EqualTo("new_password", message=_l("两次输入的新密码不一致。"))],
+    )
+    submit = SubmitField(_l("修改密码"))
+
+    def __init__(self, username: str, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.policy_username = username
+
+    def validate_new_password(self, field):
+        if field.data and field.data == self.current_password.data:
+            raise ValidationError(_l("新密码不能与当前密码相同。"))
+
+
+class PreferencesForm(BaseForm):
+    locale = SelectField(_l("界面语言"), choices=[("zh_Hans_CN", "中文"), ("en", "English")])
+    submit = SubmitField(_l("保存"))
+
+
+_USERNAME = Regexp(r"^[a-z0-9_.-]{2,40}$", message=_l("用户名只能用小写字母、数字和 _ . -，2 至 40 个字符。"))
+
+
+class UserForm(BaseForm):
+    """The admin's account form. Township and community choices are filled in by the view."""
+
+    username = StringField(_l("用户名"), filters=[lambda v: v.lower() if isinstance(v, str) else v],
+                           validators=[required(), _USERNAME])
+    display_name = StringField(_l("姓名"), validators=[optional(), max_length(60)])
+    role = SelectField(_l("角色"), choices=Role.choices(), validators=[required()])
+    township_id = SelectField(_l("所属镇(街道)"), coerce=int, validate_choice=False)
+    community_id = SelectField(_l("所属村(社区)"), coerce=int, validate_choice=False)
+    active = BooleanField(_l("启用"), default=True)
+    temporary_password = PasswordField(_l("初始密码"), validators=[optional(), max_length(200)])
+    submit = SubmitField(_l("保存"))
+
+    def __init__(self, *args, township_choices=(), community_choices=(), editing=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.editing = editing
+        self.township_id.choices = [(0, _l("（无）"))] + list(township_choices)
+        self.community_id.choices = [(0, _l("（无）"))] + list(community_choices)
+        self._valid_townships = {value for value, _label in township_choices}
+        self._valid_communities = {value for value, _label in community_choices}
+
+    def validate_township_id(self, field):
+        if self.role.data == Role.TOWNSHIP.value and field.data not in self._valid_townships:
+            raise ValidationError(_l("镇(街道)账户必须选择所属镇(街道)。"))
+
+    def validate_community_id(self, field):
+        if self.role.data == Role.COMMUNITY.value and field.data not in self._valid_communities:
+            raise ValidationError(_l("村(社区)账户必须选择所属村(社区)。"))
+
+    def validate_temporary_password(self, field):
+        if not self.editing and not field.data:
+            raise ValidationError(_l("新建账户需要设置初始密码。"))
+        if field.data:
+            problems = password_problems(field.data, self.username.data or "")
+            if problems:
+                raise ValidationError(" ".join(problems))
+
+
+class ResetPasswordForm(BaseForm):
+    temporary_password = PasswordField(_l("临时密码"), validators=[required(), max_length(200)])
+    submit = SubmitField(_l("重置密码"))
+
+    def __init__(self, username: str, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.policy_username = username
+
+    validate_temporary_password = _check_policy

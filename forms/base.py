@@ -1,0 +1,32 @@
+"""The common base form: strips whitespace and carries Chinese messages for the usual validators."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import validators
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class BaseForm(FlaskForm):
+    class Meta:
+        def bind_field(self, form, unbound_field, options):
+            filters = list(options.pop("filters", ()))
+            if _strip not in filters:
+                filters.insert(0, _strip)
+            return unbound_field.bind(form=form, filters=filters, **options)
+
+
+def required():
+    return validators.InputRequired(message=_l("此项为必填项。"))
+
+
+def optional():
+    return validators.Optional()
+
+
+def max_length(n: int):
+    return validators.Length(max=n, message=_l("不能超过 %(max)d 个字符。", max=n))
