@@ -13,6 +13,7 @@ from flask import Flask, abort, current_app, redirect, request, url_for
 from flask_login import current_user
 
 from app.accounts.models import Role, User
+from app.extensions import db
 from app.places.models import Community, Township
 
 PUBLIC = "public"
@@ -148,16 +149,31 @@ def visible_townships(user) -> sa.Select:
     return query if scope is None else query.where(Township.id == scope)
 
 
-def visible_communities(user) -> sa.Select:
-    query = sa.select(Community).join(Community.township).order_by(
-        Township.sort_order, Community.sort_order, Community.id
-    )
+def community_filter(user) -> sa.ColumnElement[bool]:
+    """The condition on Community rows that ``user`` may see."""
     if not has_permission(user, Permission.PLACES_VIEW):
-        return query.where(sa.false())
+        return sa.false()
     if user.role == Role.COMMUNITY:
-        return query.where(Community.id == user.community_id)
+        return Community.id == user.community_id
     scope = township_scope(user)
-    return query if scope is None else query.where(Community.township_id == scope)
+    return sa.true() if scope is None else Community.township_id == scope
+
+
+def visible_communities(user) -> sa.Select:
+    return (
+        sa.select(Community)
+        .join(Community.township)
+        .where(community_filter(user))
+        .order_by(Township.sort_order, Community.sort_order, Community.id)
+    )
+
+
+def community_counts(user, active_only: bool = True) -> dict[int, int]:
+    """{township id: number of communities} over what ``user`` may see, in one query."""
+    query = sa.select(Community.township_id, sa.func.count(Community.id)).where(community_filter(user))
+    if active_only:
+        query = query.where(Community.active.is_(True))
+    return dict(db.session.execute(query.group_by(Community.township_id)).tuples().all())
 
 
 def authorize(allowed: bool) -> None:

@@ -6,7 +6,7 @@ from wtforms.validators import EqualTo, Regexp, ValidationError
 
 from app.accounts.models import Role
 from app.accounts.passwords import password_problems
-from forms.base import BaseForm, max_length, optional, required
+from forms.base import BaseForm, max_length, optional, options, required
 
 
 class LoginForm(BaseForm):
@@ -41,7 +41,7 @@ class ChangePasswordForm(BaseForm):
 
 
 class PreferencesForm(BaseForm):
-    locale = SelectField(_l("界面语言"), choices=[("zh_Hans_CN", "中文"), ("en", "English")])
+    locale = SelectField(_l("界面语言"), choices=options([("zh_Hans_CN", "中文"), ("en", "English")]))
     submit = SubmitField(_l("保存"))
 
 
@@ -54,18 +54,21 @@ class UserForm(BaseForm):
     username = StringField(_l("用户名"), filters=[lambda v: v.lower() if isinstance(v, str) else v],
                            validators=[required(), _USERNAME])
     display_name = StringField(_l("姓名"), validators=[optional(), max_length(60)])
-    role = SelectField(_l("角色"), choices=Role.choices(), validators=[required()])
+    role = SelectField(_l("角色"), choices=options(Role.choices()), validators=[required()])
     township_id = SelectField(_l("所属镇(街道)"), coerce=int, validate_choice=False)
     community_id = SelectField(_l("所属村(社区)"), coerce=int, validate_choice=False)
     active = BooleanField(_l("启用"), default=True)
     temporary_password = PasswordField(_l("初始密码"), validators=[optional(), max_length(200)])
     submit = SubmitField(_l("保存"))
 
-    def __init__(self, *args, township_choices=(), community_choices=(), editing=False, **kwargs):
+    def __init__(self, *args, township_choices=(), community_choices=(), editing_username=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.editing = editing
-        self.township_id.choices = [(0, _l("（无）"))] + list(township_choices)
-        self.community_id.choices = [(0, _l("（无）"))] + list(community_choices)
+        # The user name never changes once made: audit rows and people's habits refer to it.
+        self.editing_username = editing_username
+        if editing_username is not None:
+            del self.username
+        self.township_id.choices = options([(0, _l("（无）")), *township_choices])
+        self.community_id.choices = options([(0, _l("（无）")), *community_choices])
         self._valid_townships = {value for value, _label in township_choices}
         self._valid_communities = {value for value, _label in community_choices}
 
@@ -78,10 +81,11 @@ class UserForm(BaseForm):
             raise ValidationError(_l("村(社区)账户必须选择所属村(社区)。"))
 
     def validate_temporary_password(self, field):
-        if not self.editing and not field.data:
+        if self.editing_username is None and not field.data:
             raise ValidationError(_l("新建账户需要设置初始密码。"))
         if field.data:
-            problems = password_problems(field.data, self.username.data or "")
+            username = self.editing_username if self.editing_username is not None else (self.username.data or "")
+            problems = password_problems(field.data, username)
             if problems:
                 raise ValidationError(" ".join(problems))
 

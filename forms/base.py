@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import validators
+from wtforms.fields.choices import SelectChoice
 
 
 def _strip(value):
@@ -14,9 +15,8 @@ def _strip(value):
 class BaseForm(FlaskForm):
     class Meta:
         def bind_field(self, form, unbound_field, options):
-            filters = list(options.pop("filters", ()))
-            if _strip not in filters:
-                filters.insert(0, _strip)
+            # The field's own filters run after the strip (bind's keyword would otherwise replace them).
+            filters = [_strip, *unbound_field.kwargs.get("filters", ())]
             return unbound_field.bind(form=form, filters=filters, **options)
 
 
@@ -30,3 +30,8 @@ def optional():
 
 def max_length(n: int):
     return validators.Length(max=n, message=_l("不能超过 %(max)d 个字符。", max=n))
+
+
+def options(pairs) -> list[SelectChoice]:
+    """SelectField choices from (value, label) pairs."""
+    return [SelectChoice(value, label) for value, label in pairs]

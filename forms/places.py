@@ -5,19 +5,19 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, SelectField, StringField, SubmitField
 
 from app.places.models import CommunityKind
-from forms.base import BaseForm, max_length, required
+from forms.base import BaseForm, max_length, options, required
 
 
 class CommunityForm(BaseForm):
     township_id = SelectField(_l("所属镇(街道)"), coerce=int, validate_choice=False)
     name = StringField(_l("名称"), validators=[required(), max_length(60)])
-    kind = SelectField(_l("类型"), choices=CommunityKind.choices(), validators=[required()])
+    kind = SelectField(_l("类型"), choices=options(CommunityKind.choices()), validators=[required()])
     active = BooleanField(_l("在用"), default=True)
     submit = SubmitField(_l("保存"))
 
     def __init__(self, *args, township_choices=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.township_id.choices = list(township_choices)
+        self.township_id.choices = options(township_choices)
         self._valid_townships = {value for value, _label in township_choices}
 
     def validate_township_id(self, field):

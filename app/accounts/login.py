@@ -37,4 +37,6 @@ def init_login(manager: LoginManager) -> None:
         else:
             flash(_("请先登录。"), "warning")
         target = request.full_path if request.query_string else request.path
-        return redirect(url_for("accounts.login", next=target if request.method == "GET" else None), 303)
+        if request.method == "GET":
+            return redirect(url_for("accounts.login", next=target))
+        return redirect(url_for("accounts.login"), 303)

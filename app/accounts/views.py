@@ -141,12 +141,12 @@ def new_user():
 def edit_user(user_id: int):
     user = db.get_or_404(User, user_id)
     townships, communities = _place_choices()
-    form = UserForm(obj=user, township_choices=townships, community_choices=communities, editing=True)
+    form = UserForm(obj=user, township_choices=townships, community_choices=communities,
+                    editing_username=user.username)
     if request.method == "GET":
         form.role.data = user.role.value
         form.township_id.data = user.township_id or 0
         form.community_id.data = user.community_id or 0
-    form.username.data = user.username  # the user name never changes: audit rows and habits refer to it
     if form.validate_on_submit():
         if user.id == current_user.id and (Role(form.role.data) != Role.ADMIN or not form.active.data):
             flash(_("不能停用自己的账户或取消自己的管理员角色。"), "danger")
@@ -178,7 +178,8 @@ def reset_password(user_id: int):
         flash(_("密码已重置，该用户下次登录时须修改密码。"), "success")
         return redirect(url_for("accounts.edit_user", user_id=user.id))
     townships, communities = _place_choices()
-    user_form = UserForm(obj=user, township_choices=townships, community_choices=communities, editing=True)
+    user_form = UserForm(obj=user, township_choices=townships, community_choices=communities,
+                         editing_username=user.username)
     user_form.role.data = user.role.value
     return render_template("accounts/user_form.html", form=user_form, user=user, reset_form=form), 200
 

@@ -7,8 +7,7 @@ from flask_login import current_user
 from app.accounts.models import Role, User
 from app.audit.models import AuditLog
 from app.extensions import db
-from app.permissions import Permission, public, requires, visible_communities, visible_townships
-from app.places.models import Community
+from app.permissions import Permission, community_counts, public, requires, visible_townships
 
 bp = Blueprint("main", __name__)
 
@@ -20,20 +19,13 @@ def home():
     context: dict = {}
     if role in (Role.BUREAU, Role.FINANCE, Role.TOWNSHIP, Role.COMMUNITY):
         townships = db.session.scalars(visible_townships(current_user)).all()
-        counts = dict(
-            db.session.execute(
-                visible_communities(current_user)
-                .with_only_columns(Community.township_id, sa.func.count(Community.id))
-                .group_by(Community.township_id)
-                .order_by(None)
-            ).tuples()
-        )
+        counts = community_counts(current_user)
         context.update(townships=townships, counts=counts, total=sum(counts.values()))
     if role == Role.COMMUNITY:
         context["community"] = current_user.community
     if role == Role.ADMIN:
         context["user_counts"] = dict(
-            db.session.execute(sa.select(User.role, sa.func.count(User.id)).group_by(User.role)).tuples()
+            db.session.execute(sa.select(User.role, sa.func.count(User.id)).group_by(User.role)).tuples().all()
         )
         context["roles"] = Role
     if role == Role.AUDITOR:

@@ -13,6 +13,7 @@ from app.permissions import (
     authorize,
     can_view_community,
     can_view_township,
+    community_counts,
     requires,
     visible_communities,
     visible_townships,
@@ -29,13 +30,7 @@ bp = Blueprint("places", __name__, url_prefix="/places")
 @requires(Permission.PLACES_VIEW)
 def townships():
     rows = db.session.scalars(visible_townships(current_user)).all()
-    counts = dict(
-        db.session.execute(
-            sa.select(Community.township_id, sa.func.count(Community.id))
-            .where(Community.active.is_(True))
-            .group_by(Community.township_id)
-        ).tuples()
-    )
+    counts = community_counts(current_user)
     return render_template("places/townships.html", townships=rows, counts=counts)
 
 

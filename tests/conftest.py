@@ -1,0 +1,215 @@
+"""Test fixtures: the app built once per database (SQLite and a real PostgreSQL), each test inside a
+transaction that is rolled back, and factories for users and places.
+
+``TEST_DATABASES=sqlite`` runs only SQLite locally; in CI (``CI`` set) both always run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+import pytest
+import sqlalchemy as sa
+from flask_migrate import upgrade
+
+from app import create_app
+from app.accounts.models import Role, User
+from app.accounts.operations import create_user
+from app.extensions import db
+from app.fixtures import DEMO_PASSWORD, load_places
+from app.places.models import Community, Township
+from tests.pgserver import PostgresServer
+
+
+def _database_kinds() -> list[str]:
+    wanted = os.environ.get("TEST_DATABASES", "sqlite,postgresql")
+    kinds = [kind.strip() for kind in wanted.split(",") if kind.strip()]
+    if os.environ.get("CI") and set(kinds) != {"sqlite", "postgresql"}:
+        raise pytest.UsageError("CI runs the suite on both SQLite and PostgreSQL")
+    return kinds
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+def make_app(database_url: str, tmp_path) -> object:
+    os.environ["INSTANCE_PATH"] = str(tmp_path / "instance")
+    return create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "SECRET_KEY": "test-secret-key-not-for-production",
+            "UPLOAD_FOLDER": str(tmp_path / "uploads"),
+            # A cheap hash: the policy and the flow are under test, not scrypt's cost.
+            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+            "WTF_CSRF_ENABLED": False,
+            "PAGE_SIZE": 20,
+        }
+    )
+
+
+@pytest.fixture(scope="session", params=_database_kinds())
+def app(request, tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp(request.param)
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres_server").create_database("sfd_test")
+    else:
+        url = f"sqlite:///{tmp_path / 'test.db'}"
+    application = make_app(url, tmp_path)
+    with application.app_context():
+        upgrade()
+        load_places()
+        db.session.commit()
+    yield application
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _transaction(request, app):
+    """Every session of the test runs on one connection inside one transaction, rolled back at the end.
+
+    Commits in the code under test become savepoints (join_transaction_mode="create_savepoint").
+    """
+    engines = db._app_engines[app]
+    engine = engines[None]
+    connection = engine.connect()
+    outer = connection.begin()
+    engines[None] = connection
+    try:
+        yield
+    finally:
+        with app.app_context():
+            db.session.remove()
+        engines[None] = engine
+        outer.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def ctx(app):
+    """An app context for direct database work in a test; requests are made outside it."""
+    with app.app_context():
+        yield
+
+
+@dataclass
+class Places:
+    anhai: int
+    cizao: int
+    anhai_community: int
+    cizao_community: int
+
+
+@pytest.fixture
+def places(app) -> Places:
+    with app.app_context():
+        def township(name):
+            return db.session.scalar(sa.select(Township).where(Township.name == name))
+
+        anhai, cizao = township("安海镇"), township("磁灶镇")
+
+        def first_or_new(t):
+            found = db.session.scalar(sa.select(Community).where(Community.township_id == t.id).limit(1))
+            if found is None:
+                from app.places.models import CommunityKind
+
+                found = Community(township=t, name="测试村", kind=CommunityKind.VILLAGE)
+                db.session.add(found)
+                db.session.flush()
+            return found
+
+        result = Places(anhai.id, cizao.id, first_or_new(anhai).id, first_or_new(cizao).id)
+        db.session.commit()
+        return result
+
+
+@pytest.fixture
+def make_user(app, places):
+    """make_user(role, username=None, **fields) -> user id; the password is the demo password."""
+    counter = iter(range(1, 10_000))
+
+    def factory(role: Role | str, username: str | None = None, **fields) -> int:
+        role = Role(role)
+        if role == Role.TOWNSHIP:
+            fields.setdefault("township_id", places.anhai)
+        if role == Role.COMMUNITY:
+            fields.setdefault("community_id", places.anhai_community)
+        must_change = fields.pop("must_change_password", False)
+        active = fields.pop("active", True)
+        with app.app_context():
+            user = create_user(
+                username=username or f"{role.value}{next(counter)}",
+                password=DEMO_PASSWORD,
+                role=role,
+                must_change_password=must_change,
+                **fields,
+            )
+            user.active = active
+            db.session.commit()
+            return user.id
+
+    return factory
+
+
+def login(client, username: str, password: str = DEMO_PASSWORD):
+    return client.post("/login", data={"username": username, "password": password})
+
+
+@pytest.fixture
+def login_as(client, make_user, app):
+    """login_as(role, **fields) -> user id, with the test client logged in as a new user of that role."""
+
+    def factory(role, **fields) -> int:
+        user_id = make_user(role, **fields)
+        with app.app_context():
+            username = db.session.get(User, user_id).username
+        response = login(client, username)
+        assert response.status_code == 302, response.get_data(as_text=True)[:500]
+        return user_id
+
+    return factory
+
+
+class QueryCounter:
+    def __init__(self):
+        self.statements: list[str] = []
+
+    def __call__(self, _conn, _cursor, statement, *_args):
+        if not re.match(r"\s*(SAVEPOINT|RELEASE|ROLLBACK|BEGIN)", statement, re.I):
+            self.statements.append(statement)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@pytest.fixture
+def count_queries(app):
+    """with count_queries() as counter: ...; counter.count is the number of SQL statements run."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def counting():
+        counter = QueryCounter()
+        engine = db._app_engines[app][None]
+        sa.event.listen(engine, "before_cursor_execute", counter)
+        try:
+            yield counter
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", counter)
+
+    return counting
