@@ -17,7 +17,9 @@ class AuditFilterForm(BaseForm):
     date_from = DateField(_l("起始日期"), validators=[Optional()])
     date_to = DateField(_l("截止日期"), validators=[Optional()])
     actor = StringField(_l("操作人"), validators=[Optional(), max_length(80)])
-    action = SelectField(_l("操作"), choices=options([("", _l("全部")), *AuditAction.choices()]), validators=[Optional()])
+    action = SelectField(
+        _l("操作"), choices=options([("", _l("全部")), *AuditAction.choices()]), validators=[Optional()]
+    )
     object_type = StringField(_l("对象类型"), validators=[Optional(), max_length(60)])
     object_id = StringField(_l("对象编号"), validators=[Optional(), max_length(40)])
 

@@ -21,7 +21,8 @@ class BaseForm(FlaskForm):
 
 
 def required():
-    return validators.InputRequired(message=_l("此项为必填项。"))
+    # DataRequired looks at the value after the strip filter, so "   " counts as empty.
+    return validators.DataRequired(message=_l("此项为必填项。"))
 
 
 def optional():

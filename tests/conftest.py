@@ -213,3 +213,19 @@ def count_queries(app):
             sa.event.remove(engine, "before_cursor_execute", counter)
 
     return counting
+
+
+# --- in CI, a skipped test is a failure --------------------------------------------------------
+
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if os.environ.get("CI") and _skipped:
+        print(f"\nCI forbids skipped tests; skipped: {', '.join(_skipped)}")
+        session.exitstatus = 1

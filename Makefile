@@ -1,0 +1,52 @@
+# 示范点项目管理 — the two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+HOST ?= 127.0.0.1
+PORT ?= 5000
+WORKERS ?= 2
+FLASK = FLASK_APP=wsgi.py $(VENV)/bin/flask
+
+.PHONY: run test install install-dev translations test-deps lint db demo clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(VENV)/bin/python
+	$(VENV)/bin/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime
+
+install: $(VENV)/.runtime translations
+
+install-dev: $(VENV)/.dev translations
+
+translations: $(VENV)/.runtime
+	PYBABEL=$(VENV)/bin/pybabel bash scripts/i18n.sh compile
+
+db: install
+	$(FLASK) db upgrade
+
+demo: db
+	$(FLASK) seed demo --if-empty
+
+## Serve on http://$(HOST):$(PORT) with gunicorn, after migrating and (on a new database) loading demo data.
+run: demo
+	$(VENV)/bin/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) --access-logfile - wsgi:app
+
+## What the tests need from Debian: PostgreSQL 15, chromium and a CJK font (installed only when missing).
+test-deps:
+	bash scripts/install-test-deps.sh
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+
+## Everything: lint, unit and request tests on SQLite and PostgreSQL, migrations, browser tests.
+test: install-dev test-deps lint
+	$(VENV)/bin/pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache test-artifacts
