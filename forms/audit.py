@@ -4,7 +4,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms import DateField, SelectField, StringField
 from wtforms.validators import Optional, ValidationError
 
-from app.audit.models import AuditAction
+from app.audit.models import OBJECT_TITLES, AuditAction
 from forms.base import BaseForm, max_length, options
 
 
@@ -20,7 +20,9 @@ class AuditFilterForm(BaseForm):
     action = SelectField(
         _l("操作"), choices=options([("", _l("全部")), *AuditAction.choices()]), validators=[Optional()]
     )
-    object_type = StringField(_l("对象类型"), validators=[Optional(), max_length(60)])
+    object_type = SelectField(
+        _l("对象类型"), choices=options([("", _l("全部")), *OBJECT_TITLES.items()]), validators=[Optional()]
+    )
     object_id = StringField(_l("对象编号"), validators=[Optional(), max_length(40)])
 
     def validate_date_to(self, field):

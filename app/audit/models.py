@@ -35,6 +35,16 @@ class AuditAction(TitledEnum):
         }
 
 
+# What each object type is called on screen; unknown types show their class name.
+OBJECT_TITLES = {
+    "User": _l("账户"),
+    "Township": _l("镇(街道)"),
+    "Community": _l("村(社区)"),
+    "AuditLog": _l("审计日志"),
+    "route": _l("页面"),
+}
+
+
 class AuditLog(db.Model):
     """One row per change or security event. Written in the transaction of the change; never edited."""
 
@@ -54,3 +64,7 @@ class AuditLog(db.Model):
     ip: Mapped[str] = mapped_column(sa.String(64), default="")
 
     __table_args__ = (sa.Index("ix_audit_log_object", "object_type", "object_id"),)
+
+    @property
+    def object_title(self) -> str:
+        return str(OBJECT_TITLES.get(self.object_type, self.object_type))

@@ -251,8 +251,16 @@ def test_missing_csrf_token_gets_a_chinese_400(app, client, monkeypatch):
 
 def test_language_is_per_user(app, client, login_as):
     user_id = login_as("bureau")
+    assert "民政局工作台" in client.get("/").get_data(as_text=True)
     client.post("/account/preferences", data={"locale": "en"})
-    assert "Workbench" in client.get("/").get_data(as_text=True) or "Civil Affairs" in client.get("/").get_data(
-        as_text=True)
+    page = client.get("/").get_data(as_text=True)
+    assert "Civil Affairs Bureau dashboard" in page and "民政局工作台" not in page and 'lang="en"' in page
     with app.app_context():
         assert _user(app, user_id).locale == "en"
+
+
+def test_login_page_language_can_be_switched_before_login(client):
+    client.post("/language/en")
+    assert "Username" in client.get("/login").get_data(as_text=True)
+    client.post("/language/xx")  # unknown codes change nothing
+    assert "Username" in client.get("/login").get_data(as_text=True)
