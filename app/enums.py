@@ -26,8 +26,11 @@ class TitledEnum(enum.StrEnum):
         return self.value
 
 
-def enum_column(enum_cls: type[enum.Enum], length: int = 20) -> sa.Enum:
-    """A portable enum column: a VARCHAR with a CHECK on PostgreSQL and SQLite alike."""
+def enum_column(enum_cls: type[enum.Enum], length: int = 20, name: str | None = None) -> sa.Enum:
+    """A portable enum column: a VARCHAR with a CHECK on PostgreSQL and SQLite alike.
+
+    ``name`` names the CHECK constraint; two columns of one enum in the same table need different names.
+    """
     return sa.Enum(
         enum_cls,
         native_enum=False,
@@ -35,5 +38,5 @@ def enum_column(enum_cls: type[enum.Enum], length: int = 20) -> sa.Enum:
         length=length,
         values_callable=lambda cls: [member.value for member in cls],
         validate_strings=True,
-        name=enum_cls.__name__.lower(),
+        name=name or enum_cls.__name__.lower(),
     )
