@@ -75,11 +75,13 @@ def select_locale() -> str:
 
 def register_blueprints(app: Flask) -> None:
     from app.accounts.views import bp as accounts_bp
+    from app.applications.views import bp as applications_bp
     from app.audit.views import bp as audit_bp
     from app.main.views import bp as main_bp
     from app.places.views import bp as places_bp
+    from app.programmes.views import bp as programmes_bp
 
-    for blueprint in (main_bp, accounts_bp, places_bp, audit_bp):
+    for blueprint in (main_bp, accounts_bp, places_bp, programmes_bp, applications_bp, audit_bp):
         app.register_blueprint(blueprint)
 
 

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
 
+CHINA = ZoneInfo("Asia/Shanghai")
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def china_today() -> date:
+    """Today's date in China: a deadline "by the 31st" holds until the end of that day there."""
+    return utcnow().astimezone(CHINA).date()
 
 
 class UTCDateTime(TypeDecorator):
@@ -57,4 +65,9 @@ def configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        connection.exec_driver_sql("BEGIN")
+        # A request that may write takes SQLite's write lock up front: two workers then queue on the busy
+        # timeout instead of one failing when it upgrades a read lock that another writer has overtaken.
+        from flask import has_request_context, request
+
+        writing = has_request_context() and request.method not in ("GET", "HEAD", "OPTIONS")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")

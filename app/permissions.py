@@ -26,17 +26,27 @@ class Permission:
     PLACES_MANAGE = "places.manage"
     ACCOUNTS_MANAGE = "accounts.manage"
     AUDIT_VIEW = "audit.view"
+    PROGRAMMES_VIEW = "programmes.view"
+    PROGRAMMES_MANAGE = "programmes.manage"
+    APPLICATIONS_VIEW = "applications.view"
+    APPLICATIONS_NOMINATE = "applications.nominate"
+    APPLICATIONS_REVIEW = "applications.review"
 
 
 _EVERYONE = {Permission.HOME, Permission.PROFILE}
 
 # Separation of duties (三权分立): the admin manages accounts and sees no business data; the auditor
 # reads the audit log only; nobody else reads the audit log.
+_READ_PROGRAMMES = {Permission.PLACES_VIEW, Permission.PROGRAMMES_VIEW, Permission.APPLICATIONS_VIEW}
+
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
-    Role.BUREAU: frozenset(_EVERYONE | {Permission.PLACES_VIEW, Permission.PLACES_MANAGE}),
-    Role.FINANCE: frozenset(_EVERYONE | {Permission.PLACES_VIEW}),
-    Role.TOWNSHIP: frozenset(_EVERYONE | {Permission.PLACES_VIEW}),
-    Role.COMMUNITY: frozenset(_EVERYONE | {Permission.PLACES_VIEW}),
+    Role.BUREAU: frozenset(
+        _EVERYONE | _READ_PROGRAMMES
+        | {Permission.PLACES_MANAGE, Permission.PROGRAMMES_MANAGE, Permission.APPLICATIONS_REVIEW}
+    ),
+    Role.FINANCE: frozenset(_EVERYONE | _READ_PROGRAMMES),
+    Role.TOWNSHIP: frozenset(_EVERYONE | _READ_PROGRAMMES | {Permission.APPLICATIONS_NOMINATE}),
+    Role.COMMUNITY: frozenset(_EVERYONE | _READ_PROGRAMMES),
     Role.EVALUATOR: frozenset(_EVERYONE),
     Role.ADMIN: frozenset(_EVERYONE | {Permission.ACCOUNTS_MANAGE}),
     Role.AUDITOR: frozenset(_EVERYONE | {Permission.AUDIT_VIEW}),
@@ -174,6 +184,63 @@ def community_counts(user, active_only: bool = True) -> dict[int, int]:
     if active_only:
         query = query.where(Community.active.is_(True))
     return dict(db.session.execute(query.group_by(Community.township_id)).tuples().all())
+
+
+# --- programmes and applications ------------------------------------------------------------------
+
+
+def programme_filter(user) -> sa.ColumnElement[bool]:
+    """Drafts are the bureau's working copies; everyone else sees a programme once it is opened."""
+    from app.programmes.models import Programme, ProgrammeStatus
+
+    if not has_permission(user, Permission.PROGRAMMES_VIEW):
+        return sa.false()
+    if has_permission(user, Permission.PROGRAMMES_MANAGE):
+        return sa.true()
+    return Programme.status != ProgrammeStatus.DRAFT
+
+
+def can_view_programme(user, programme) -> bool:
+    from app.programmes.models import ProgrammeStatus
+
+    if not has_permission(user, Permission.PROGRAMMES_VIEW):
+        return False
+    return has_permission(user, Permission.PROGRAMMES_MANAGE) or programme.status != ProgrammeStatus.DRAFT
+
+
+def application_filter(user) -> sa.ColumnElement[bool]:
+    """The condition on Application rows that ``user`` may see."""
+    from app.applications.models import Application
+
+    if not has_permission(user, Permission.APPLICATIONS_VIEW):
+        return sa.false()
+    if user.role == Role.COMMUNITY:
+        return Application.community_id == user.community_id
+    scope = township_scope(user)
+    return sa.true() if scope is None else Application.township_id == scope
+
+
+def can_view_application(user, application) -> bool:
+    if not has_permission(user, Permission.APPLICATIONS_VIEW):
+        return False
+    if user.role == Role.COMMUNITY:
+        return application.community_id == user.community_id
+    scope = township_scope(user)
+    return scope is None or scope == application.township_id
+
+
+def can_nominate_for(user, township_id: int) -> bool:
+    """Only a township's own account nominates, and only for its own township."""
+    return has_permission(user, Permission.APPLICATIONS_NOMINATE) and user.township_id == township_id
+
+
+def can_edit_application(user, application) -> bool:
+    from app.applications.models import ApplicationStatus
+
+    return can_nominate_for(user, application.township_id) and application.status in (
+        ApplicationStatus.DRAFT,
+        ApplicationStatus.RETURNED,
+    )
 
 
 def authorize(allowed: bool) -> None:

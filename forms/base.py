@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import validators
+from flask_wtf.i18n import translations as wtf_translations
+from wtforms import FieldList, Form, FormField, SelectField, StringField, validators
 from wtforms.fields.choices import SelectChoice
 
 
@@ -12,17 +15,29 @@ def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
+def _bind_stripped(form, unbound_field, options):
+    # Containers take no filters; their inner fields get their own. The field's own filters run after the
+    # strip (bind's keyword would otherwise replace them).
+    if issubclass(unbound_field.field_class, (FieldList, FormField)):
+        return unbound_field.bind(form=form, **options)
+    filters = [_strip, *unbound_field.kwargs.get("filters", ())]
+    return unbound_field.bind(form=form, filters=filters, **options)
+
+
 class BaseForm(FlaskForm):
     class Meta:
         def bind_field(self, form, unbound_field, options):
-            # The field's own filters run after the strip (bind's keyword would otherwise replace them).
-            filters = [_strip, *unbound_field.kwargs.get("filters", ())]
-            return unbound_field.bind(form=form, filters=filters, **options)
+            return _bind_stripped(form, unbound_field, options)
 
 
 def required():
     # DataRequired looks at the value after the strip filter, so "   " counts as empty.
     return validators.DataRequired(message=_l("此项为必填项。"))
+
+
+def entered():
+    """Required for numbers, dates and choices: checks what was typed, so a malformed value keeps its own message."""
+    return validators.InputRequired(message=_l("此项为必填项。"))
 
 
 def optional():
@@ -36,3 +51,97 @@ def max_length(n: int):
 def options(pairs) -> list[SelectChoice]:
     """SelectField choices from (value, label) pairs."""
     return [SelectChoice(value, label) for value, label in pairs]
+
+
+class MoneyField(StringField):
+    """An amount typed in yuan (30000, 30,000.50, ¥30000), held as integer fen in ``data``.
+
+    Refuses negative, over-precise (more than 2 decimals) and absurdly large amounts, with a Chinese message.
+    """
+
+    MAX_FEN = 10_000_000_000_00  # ten billion yuan: far above any grant, far below any integer limit
+
+    def _value(self):
+        if self.raw_data:
+            return self.raw_data[0]
+        if self.data is None:
+            return ""
+        return f"{Decimal(self.data) / 100:.2f}"
+
+    def process_formdata(self, valuelist):
+        self.data = None
+        if not valuelist:
+            return
+        text = str(valuelist[0]).strip().replace(",", "").replace("，", "").lstrip("¥￥").strip()
+        if text == "":
+            return
+        try:
+            amount = Decimal(text)
+        except InvalidOperation as error:
+            raise ValueError(_l("请填写金额（元），例如 30000 或 30000.50。")) from error
+        if not amount.is_finite():
+            raise ValueError(_l("请填写金额（元），例如 30000 或 30000.50。"))
+        if amount < 0:
+            raise ValueError(_l("金额不能为负数。"))
+        if amount * 100 > self.MAX_FEN:
+            raise ValueError(_l("金额过大。"))
+        if amount != amount.quantize(Decimal("0.01")):
+            raise ValueError(_l("金额最多保留两位小数（到分）。"))
+        self.data = int(amount * 100)
+
+
+class RowForm(Form):
+    """One row of a repeated block (FieldList of FormField): no CSRF of its own, whitespace stripped.
+
+    A row whose fields are all empty is ignored; ``required_when_filled`` names what a filled row must have.
+    """
+
+    required_when_filled: tuple[str, ...] = ()
+
+    class Meta:
+        def bind_field(self, form, unbound_field, options):
+            return _bind_stripped(form, unbound_field, options)
+
+        def get_translations(self, form):
+            # WTForms' own messages in the user's language, as FlaskForm does for the enclosing form.
+            return wtf_translations
+
+    def is_blank(self) -> bool:
+        ignored = set(getattr(self, "ignored_for_blank", ()))
+        return all(
+            field.data in (None, "", [], False) for name, field in self._fields.items() if name not in ignored
+        )
+
+    def check_filled(self) -> bool:
+        """Checks of a filled row: its required fields, and that its choices are among those offered.
+
+        Choices are not checked by the field itself (``validate_choice=False``) so that an empty row is ignored.
+        """
+        ok = True
+        for name in self.required_when_filled:
+            field = self._fields[name]
+            if field.data in (None, "", []):
+                field.errors = [*field.errors, _l("此项为必填项。")]
+                ok = False
+        for field in self._fields.values():
+            if isinstance(field, SelectField) and field.choices is not None and field.data is not None:
+                offered = {choice.value if isinstance(choice, SelectChoice) else choice[0] for choice in field.choices}
+                if field.data not in offered:
+                    field.errors = [*field.errors, _l("请选择列表中的选项。")]
+                    ok = False
+        return ok
+
+
+def filled_rows(field_list) -> list:
+    """The row forms of a FieldList that the user filled in."""
+    return [entry.form for entry in field_list.entries if not entry.form.is_blank()]
+
+
+def check_rows(field_list) -> bool:
+    return all([row.check_filled() for row in filled_rows(field_list)])
+
+
+def ensure_blank_rows(field_list, blanks: int = 3) -> None:
+    """Offer a few empty rows to type into, so the form works without any script."""
+    while len(field_list.entries) < len(filled_rows(field_list)) + blanks:
+        field_list.append_entry()

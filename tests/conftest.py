@@ -229,3 +229,64 @@ def pytest_sessionfinish(session, exitstatus):
     if os.environ.get("CI") and _skipped:
         print(f"\nCI forbids skipped tests; skipped: {', '.join(_skipped)}")
         session.exitstatus = 1
+
+
+# --- programmes and applications ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_programme(app):
+    """make_programme(kind="demonstration", due_in_days=10, **fields) -> programme id, open by default."""
+    from datetime import timedelta
+
+    from app.database import china_today
+    from app.programmes.models import Milestone, MilestoneKind, Programme, ProgrammeKind, ProgrammeStatus, ProjectType
+
+    counter = iter(range(1, 1000))
+
+    def factory(kind: str = "demonstration", due_in_days: int = 10, **fields) -> int:
+        number = next(counter)
+        with app.app_context():
+            programme = Programme(
+                name=fields.pop("name", f"测试项目{number}"),
+                year=fields.pop("year", 2030 + number),
+                code=fields.pop("code", "SFD" if kind == "demonstration" else "GJGX"),
+                kind=ProgrammeKind(kind),
+                status=fields.pop("status", ProgrammeStatus.OPEN),
+                quota=10,
+                **fields,
+            )
+            programme.milestones = [Milestone(name="申报推荐", kind=MilestoneKind.NOMINATION,
+                                              due_date=china_today() + timedelta(days=due_in_days))]
+            if kind == "project":
+                programme.project_types = [ProjectType(name="党建引领型"), ProjectType(name="邻里互助型")]
+            db.session.add(programme)
+            db.session.commit()
+            return programme.id
+
+    return factory
+
+
+DEMONSTRATION_FORM = {
+    "contact_name": "林晓燕",
+    "contact_phone": "0595-85612345",
+    "participants": "住户代表、业主委员会、物业公司",
+    "venue_kind": "议事厅(室)",
+    "venue_name": "民主议事厅",
+    "venue_area_m2": "45",
+    "opinion_box": "y",
+    "wechat_column": "微议事专栏",
+    "consultation_forms": ["小区协商会", "楼栋协商会"],
+    "procedure_topic": "收集诉求，确定议题",
+    "procedure_consult": "召开协商会，签字确认",
+    "procedure_follow_up": "跟进落实，反馈备案",
+    "self_governance": "近一年协商 12 次",
+    "township_opinion": "同意推荐",
+    "convenors-0-level": "grid", "convenors-0-unit_name": "第一网格", "convenors-0-name": "陈志强",
+    "convenors-0-role": "网格长",
+    "convenors-1-level": "estate", "convenors-1-unit_name": "新华街", "convenors-1-name": "吴建国",
+    "convenors-1-role": "街巷长",
+    "convenors-2-level": "building", "convenors-2-unit_name": "3号楼", "convenors-2-name": "蔡秀英",
+    "convenors-2-role": "楼长",
+    "think_tank-0-name": "许文华", "think_tank-0-identity": "老党员",
+}

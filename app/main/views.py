@@ -5,9 +5,21 @@ from flask import Blueprint, current_app, jsonify, redirect, render_template, re
 from flask_login import current_user
 
 from app.accounts.models import Role, User
+from app.applications.models import Application, ApplicationStatus
+from app.applications.queries import status_counts
 from app.audit.models import AuditLog
 from app.extensions import db
-from app.permissions import Permission, community_counts, public, requires, visible_townships
+from app.permissions import (
+    Permission,
+    application_filter,
+    community_counts,
+    has_permission,
+    programme_filter,
+    public,
+    requires,
+    visible_townships,
+)
+from app.programmes.models import Programme, ProgrammeStatus
 
 bp = Blueprint("main", __name__)
 
@@ -23,6 +35,8 @@ def home():
         context.update(townships=townships, counts=counts, total=sum(counts.values()))
     if role == Role.COMMUNITY:
         context["community"] = current_user.community
+    if has_permission(current_user, Permission.PROGRAMMES_VIEW):
+        context.update(_programme_summary())
     if role == Role.ADMIN:
         context["user_counts"] = dict(
             db.session.execute(sa.select(User.role, sa.func.count(User.id)).group_by(User.role)).tuples().all()
@@ -33,6 +47,27 @@ def home():
             sa.select(AuditLog).order_by(AuditLog.at.desc(), AuditLog.id.desc()).limit(10)
         ).all()
     return render_template(f"home/{role.value}.html", **context)
+
+
+def _programme_summary() -> dict:
+    """The programmes still running, with the user's applications counted by status (three queries)."""
+    programmes = db.session.scalars(
+        sa.select(Programme)
+        .where(programme_filter(current_user), Programme.status != ProgrammeStatus.CLOSED)
+        .options(sa.orm.selectinload(Programme.milestones))
+        .order_by(Programme.year.desc(), Programme.id.desc())
+    ).all()
+    summary = {"programmes": programmes, "status_counts": status_counts(application_filter(current_user)),
+               "statuses": ApplicationStatus}
+    if current_user.role in (Role.TOWNSHIP, Role.COMMUNITY):
+        summary["my_applications"] = db.session.scalars(
+            sa.select(Application)
+            .where(application_filter(current_user), Application.status != ApplicationStatus.WITHDRAWN)
+            .options(sa.orm.joinedload(Application.community), sa.orm.joinedload(Application.programme))
+            .order_by(Application.updated_at.desc())
+            .limit(20)
+        ).all()
+    return summary
 
 
 @bp.route("/language/<code>", methods=["POST"])

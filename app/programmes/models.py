@@ -114,7 +114,8 @@ class Programme(db.Model):
     notice_reference: Mapped[str] = mapped_column(sa.String(80), default="")  # 文号, e.g. 晋政民〔2024〕36号
     nomination_rule: Mapped[NominationRule] = mapped_column(enum_column(NominationRule), default=NominationRule.FIXED)
     nomination_min: Mapped[int] = mapped_column(default=1)
-    nomination_max: Mapped[int | None] = mapped_column(default=2)  # None: no upper limit
+    # No Python default: the ORM would put it in place of an explicit None, which means "no upper limit".
+    nomination_max: Mapped[int | None] = mapped_column()
     size_threshold: Mapped[int] = mapped_column(default=15)
     min_small: Mapped[int] = mapped_column(default=1)
     min_large: Mapped[int] = mapped_column(default=2)

@@ -19,3 +19,7 @@
     });
   });
 })();
+// Print buttons (the printable forms carry data-print).
+document.querySelectorAll("[data-print]").forEach(function (el) {
+  el.addEventListener("click", function () { window.print(); });
+});
