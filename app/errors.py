@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 from app.audit.models import AuditAction
 from app.audit.operations import record
 from app.extensions import db
+from app.files.storage import StoredFileCorrupt
 
 
 def _page(status: int, title: str, message: str):
@@ -47,6 +48,12 @@ def register_error_handlers(app: Flask) -> None:
     def too_large(_error):
         limit = app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
         return _page(413, _("文件过大"), _("上传的内容超过了 %(n)d MB 的上限。", n=limit))
+
+    @app.errorhandler(StoredFileCorrupt)
+    def stored_file_corrupt(error):
+        # The bytes on disk no longer match what was uploaded: say so plainly, and leave a trace for the admin.
+        app.logger.error("stored file failed its check: %s", error)
+        return _page(410, _("文件不可用"), _("该文件已损坏或丢失，系统已记录。请联系系统管理员从备份中恢复。"))
 
     @app.errorhandler(500)
     def server_error(_error):

@@ -31,7 +31,7 @@ def _text(label):
 
 class NominateForm(BaseForm):
     community_id = SelectField(_l("推荐的村(社区)"), coerce=int, validate_choice=False)
-    submit = SubmitField(_l("创建推荐表"))
+    submit = SubmitField(_l("创建并填写"))
 
     def __init__(self, *args, community_choices=(), **kwargs):
         super().__init__(*args, **kwargs)

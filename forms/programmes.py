@@ -14,7 +14,7 @@ def _count(label, low=0, high=1000):
 
 
 class ProgrammeForm(BaseForm):
-    name = StringField(_l("项目名称"), validators=[required(), max_length(120)])
+    name = StringField(_l("名称"), validators=[required(), max_length(120)])
     year = IntegerField(_l("年度"), validators=[entered(), NumberRange(2000, 2100, message=_l(
         "请填写 2000 至 2100 之间的年份。"))])
     code = StringField(

@@ -115,7 +115,7 @@ def nominate(programme_id: int):
             form.community_id.errors.append(str(error))
         else:
             db.session.commit()
-            flash(_("已创建推荐表 %(ref)s，请填写后提交。", ref=application.reference), "success")
+            flash(_("已创建 %(ref)s，请填写后提交。", ref=application.reference), "success")
             return redirect(url_for("applications.edit", application_id=application.id))
     return render_template("applications/nominate.html", form=form, programme=programme)
 

@@ -33,8 +33,9 @@ def test_township_nominates_and_submits_and_the_bureau_sees_it(page: Page, conte
 
     page.fill("#contact_name", "林晓燕")
     page.fill("#contact_phone", "0595-85612345")
-    for row, (level, unit, name, role) in enumerate([
-        ("grid", "第一网格", "陈志强", "网格长"), ("estate", "新华街", "吴建国", "街巷长"), ("building", "3号楼", "蔡秀英", "楼长")]):
+    convenors = [("grid", "第一网格", "陈志强", "网格长"), ("estate", "新华街", "吴建国", "街巷长"),
+                 ("building", "3号楼", "蔡秀英", "楼长")]
+    for row, (level, unit, name, role) in enumerate(convenors):
         page.select_option(f"#convenors-{row}-level", level)
         page.fill(f"#convenors-{row}-unit_name", unit)
         page.fill(f"#convenors-{row}-name", name)
