@@ -11,6 +11,7 @@ from app.applications.models import (  # noqa: F401
 )
 from app.audit.models import AuditLog  # noqa: F401
 from app.files.models import StoredFile  # noqa: F401
+from app.funding.models import Allocation, Site  # noqa: F401
 from app.places.models import Community, Township  # noqa: F401
 from app.programmes.models import (  # noqa: F401
     DeadlineExtension,
@@ -20,4 +21,14 @@ from app.programmes.models import (  # noqa: F401
     Milestone,
     Programme,
     ProjectType,
+)
+from app.scoring.models import (  # noqa: F401
+    Assignment,
+    Criterion,
+    Objection,
+    Score,
+    Selection,
+    SelectionEntry,
+    TieDecision,
+    VetoCondition,
 )

@@ -131,3 +131,46 @@ def test_timestamps_are_utc_aware(app, places):
     with app.app_context():
         created = db.session.scalar(sa.select(Community.created_at).where(Community.id == places.anhai_community))
         assert created.tzinfo is not None and created.utcoffset().total_seconds() == 0
+
+
+def test_upgrading_a_database_that_holds_data(tmp_path):
+    """Every migration must apply to a database in use, not only to an empty one (SQLite rebuilds tables)."""
+    from flask_migrate import upgrade
+
+    from tests.conftest import make_app
+
+    populated = make_app(f"sqlite:///{tmp_path / 'old.db'}", tmp_path)
+    with populated.app_context():
+        upgrade(revision="0002_programmes_applications")
+        # Rows as the schema of 0002 had them, pointing at each other (users are referenced from three tables).
+        statements = [
+            "INSERT INTO townships (id, name, kind, code, official_urban_communities, official_villages, sort_order)"
+            " VALUES (1, '安海镇', 'town', 'anhai', 6, 36, 1)",
+            "INSERT INTO communities (id, township_id, name, kind, active, generated, sort_order, created_at)"
+            " VALUES (1, 1, '星塔社区', 'community', 1, 0, 1, '2024-01-01 00:00:00')",
+            "INSERT INTO users (id, username, display_name, role, township_id, password_hash, password_changed_at,"
+            " must_change_password, failed_logins, active, locale, created_at) VALUES (1, 'anhai', '', 'township',"
+            " 1, 'x', '2024-01-01 00:00:00', 0, 0, 1, 'zh_Hans_CN', '2024-01-01 00:00:00')",
+            "INSERT INTO programmes (id, name, year, code, kind, status, quota, description, notice_reference,"
+            " nomination_rule, nomination_min, nomination_max, size_threshold, min_small, min_large, created_at)"
+            " VALUES (1, 'p', 2024, 'SFD', 'demonstration', 'open', 10, '', '', 'fixed', 1, 2, 15, 1, 2,"
+            " '2024-01-01 00:00:00')",
+            "INSERT INTO applications (id, programme_id, township_id, community_id, sequence, reference, status,"
+            " version, contact_name, contact_phone, township_opinion, participants, venue_kind, venue_name,"
+            " opinion_box, wechat_column, consultation_forms, consultation_forms_other, procedure_topic,"
+            " procedure_consult, procedure_follow_up, self_governance, project_name, foundation, goals, measures,"
+            " schedule, expected_results, created_by_id, created_at, updated_at, submitted_late, last_reason)"
+            " VALUES (1, 1, 1, 1, 1, 'R-1', 'draft', 1, '', '', '', '', '', '', 0, '', '[]', '', '', '', '', '',"
+            " '', '', '', '', '', '', 1, '2024-01-01 00:00:00', '2024-01-01 00:00:00', 0, '')",
+            "INSERT INTO audit_log (at, actor_id, actor_name, action, object_type, object_id, summary, ip)"
+            " VALUES ('2024-01-01 00:00:00', 1, 'anhai', 'login', 'User', '1', '', '')",
+        ]
+        connection = db.session.connection()
+        for statement in statements:
+            connection.exec_driver_sql(statement)
+        db.session.commit()
+        upgrade()
+        connection = db.session.connection()
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert connection.exec_driver_sql("SELECT publicity_days FROM programmes").scalar() == 5
+        assert connection.exec_driver_sql("SELECT created_by_id FROM applications").scalar() == 1

@@ -37,6 +37,16 @@ class Role(TitledEnum):
         }
 
 
+class EvaluatorGroup(TitledEnum):
+    BUREAU = "bureau"
+    FINANCE = "finance"
+    EXPERT = "expert"
+
+    @classmethod
+    def titles(cls):
+        return {cls.BUREAU: _l("民政部门"), cls.FINANCE: _l("财政部门"), cls.EXPERT: _l("专家")}
+
+
 class User(UserMixin, db.Model):
     __tablename__ = "users"
     __audited__ = True
@@ -57,11 +67,15 @@ class User(UserMixin, db.Model):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     active: Mapped[bool] = mapped_column(default=True)
     locale: Mapped[str] = mapped_column(sa.String(16), default="zh_Hans_CN")
+    # Evaluators: the group whose weight their scores carry, and a township they are tied to (conflict of interest).
+    evaluator_group: Mapped[EvaluatorGroup | None] = mapped_column(enum_column(EvaluatorGroup))
+    tied_township_id: Mapped[int | None] = mapped_column(sa.ForeignKey("townships.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    township: Mapped[Township | None] = relationship()
+    township: Mapped[Township | None] = relationship(foreign_keys=[township_id])
     community: Mapped[Community | None] = relationship()
+    tied_township: Mapped[Township | None] = relationship(foreign_keys=[tied_township_id])
 
     __table_args__ = (
         sa.CheckConstraint("role <> 'township' OR township_id IS NOT NULL", name="township_role_has_township"),

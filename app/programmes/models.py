@@ -119,6 +119,13 @@ class Programme(db.Model):
     size_threshold: Mapped[int] = mapped_column(default=15)
     min_small: Mapped[int] = mapped_column(default=1)
     min_large: Mapped[int] = mapped_column(default=2)
+    # Scoring: trimmed mean from 5 evaluators on; weights per evaluator group in percent (all empty: plain mean).
+    use_trimmed_mean: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    weight_bureau: Mapped[int | None] = mapped_column()
+    weight_finance: Mapped[int | None] = mapped_column()
+    weight_expert: Mapped[int | None] = mapped_column()
+    scoring_due: Mapped[date | None] = mapped_column(sa.Date)
+    publicity_days: Mapped[int] = mapped_column(default=5, server_default="5")  # 公示 period in working days
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     copied_from_id: Mapped[int | None] = mapped_column(sa.ForeignKey("programmes.id"))
 
@@ -131,6 +138,13 @@ class Programme(db.Model):
     tiers: Mapped[list[FundingTier]] = relationship(
         back_populates="programme", order_by="FundingTier.sort_order, FundingTier.id", cascade="all, delete-orphan"
     )
+    criteria: Mapped[list[Criterion]] = relationship(  # noqa: F821 - defined in app.scoring.models
+        back_populates="programme", order_by="Criterion.sort_order, Criterion.id", cascade="all, delete-orphan"
+    )
+    vetoes: Mapped[list[VetoCondition]] = relationship(  # noqa: F821 - defined in app.scoring.models
+        back_populates="programme", order_by="VetoCondition.sort_order, VetoCondition.id",
+        cascade="all, delete-orphan",
+    )
 
     __table_args__ = (
         sa.UniqueConstraint("year", "code", name="uq_programmes_year_code"),
@@ -138,6 +152,7 @@ class Programme(db.Model):
         sa.CheckConstraint("nomination_min >= 0", name="nomination_min_not_negative"),
         sa.CheckConstraint("nomination_max IS NULL OR nomination_max >= nomination_min", name="nomination_range"),
         sa.CheckConstraint("min_small >= 0 AND min_large >= 0 AND size_threshold >= 1", name="size_rule"),
+        sa.CheckConstraint("publicity_days >= 0", name="publicity_days_not_negative"),
     )
 
     def __str__(self) -> str:
