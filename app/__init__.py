@@ -80,8 +80,9 @@ def register_blueprints(app: Flask) -> None:
     from app.main.views import bp as main_bp
     from app.places.views import bp as places_bp
     from app.programmes.views import bp as programmes_bp
+    from app.scoring.views import bp as scoring_bp
 
-    for blueprint in (main_bp, accounts_bp, places_bp, programmes_bp, applications_bp, audit_bp):
+    for blueprint in (main_bp, accounts_bp, places_bp, programmes_bp, applications_bp, scoring_bp, audit_bp):
         app.register_blueprint(blueprint)
 
 

@@ -25,7 +25,15 @@ def json_text(value) -> str:
     return "" if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
+def points(value) -> str:
+    """A score (a Fraction of points) with two decimals, rounded half up; empty when there is none."""
+    from app.scoring.aggregate import display
+
+    return display(value)
+
+
 def init_app(app: Flask) -> None:
+    app.jinja_env.filters["points"] = points
     app.jinja_env.filters["json_text"] = json_text
     app.jinja_env.filters["money"] = money
     app.jinja_env.filters["datetime"] = lambda value: format_datetime(value, "yyyy-MM-dd HH:mm") if value else ""

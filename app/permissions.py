@@ -31,6 +31,10 @@ class Permission:
     APPLICATIONS_VIEW = "applications.view"
     APPLICATIONS_NOMINATE = "applications.nominate"
     APPLICATIONS_REVIEW = "applications.review"
+    SCORING_SCORE = "scoring.score"
+    SCORING_MANAGE = "scoring.manage"
+    RANKING_VIEW = "ranking.view"
+    SCORING_WORKBOOK = "scoring.workbook"  # the offline workbook: an evaluator's own, or the bureau's for one
 
 
 _EVERYONE = {Permission.HOME, Permission.PROFILE}
@@ -42,12 +46,14 @@ _READ_PROGRAMMES = {Permission.PLACES_VIEW, Permission.PROGRAMMES_VIEW, Permissi
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.BUREAU: frozenset(
         _EVERYONE | _READ_PROGRAMMES
-        | {Permission.PLACES_MANAGE, Permission.PROGRAMMES_MANAGE, Permission.APPLICATIONS_REVIEW}
+        | {Permission.PLACES_MANAGE, Permission.PROGRAMMES_MANAGE, Permission.APPLICATIONS_REVIEW,
+           Permission.SCORING_MANAGE, Permission.RANKING_VIEW, Permission.SCORING_WORKBOOK}
     ),
-    Role.FINANCE: frozenset(_EVERYONE | _READ_PROGRAMMES),
+    # Finance co-evaluates with the bureau: it sees the ranking and the selection, and decides nothing here.
+    Role.FINANCE: frozenset(_EVERYONE | _READ_PROGRAMMES | {Permission.RANKING_VIEW}),
     Role.TOWNSHIP: frozenset(_EVERYONE | _READ_PROGRAMMES | {Permission.APPLICATIONS_NOMINATE}),
     Role.COMMUNITY: frozenset(_EVERYONE | _READ_PROGRAMMES),
-    Role.EVALUATOR: frozenset(_EVERYONE),
+    Role.EVALUATOR: frozenset(_EVERYONE | {Permission.SCORING_SCORE, Permission.SCORING_WORKBOOK}),
     Role.ADMIN: frozenset(_EVERYONE | {Permission.ACCOUNTS_MANAGE}),
     Role.AUDITOR: frozenset(_EVERYONE | {Permission.AUDIT_VIEW}),
 }
@@ -241,6 +247,11 @@ def can_edit_application(user, application) -> bool:
         ApplicationStatus.DRAFT,
         ApplicationStatus.RETURNED,
     )
+
+
+def can_score(user, assignment) -> bool:
+    """An evaluator sees and fills only the sheets assigned to them."""
+    return has_permission(user, Permission.SCORING_SCORE) and assignment.evaluator_id == user.id
 
 
 def authorize(allowed: bool) -> None:

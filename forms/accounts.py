@@ -4,7 +4,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, PasswordField, SelectField, StringField, SubmitField
 from wtforms.validators import EqualTo, Regexp, ValidationError
 
-from app.accounts.models import Role
+from app.accounts.models import EvaluatorGroup, Role
 from app.accounts.passwords import password_problems
 from forms.base import BaseForm, max_length, optional, options, required
 
@@ -57,6 +57,9 @@ class UserForm(BaseForm):
     role = SelectField(_l("角色"), choices=options(Role.choices()), validators=[required()])
     township_id = SelectField(_l("所属镇(街道)"), coerce=int, validate_choice=False)
     community_id = SelectField(_l("所属村(社区)"), coerce=int, validate_choice=False)
+    evaluator_group = SelectField(_l("评审人所属"), validators=[optional()],
+                                  choices=options([("", _l("（无）")), *EvaluatorGroup.choices()]))
+    tied_township_id = SelectField(_l("需回避的镇(街道)"), coerce=int, validate_choice=False)
     active = BooleanField(_l("启用"), default=True)
     temporary_password = PasswordField(_l("初始密码"), validators=[optional(), max_length(200)])
     submit = SubmitField(_l("保存"))
@@ -69,6 +72,7 @@ class UserForm(BaseForm):
             del self.username
         self.township_id.choices = options([(0, _l("（无）")), *township_choices])
         self.community_id.choices = options([(0, _l("（无）")), *community_choices])
+        self.tied_township_id.choices = options([(0, _l("（无）")), *township_choices])
         self._valid_townships = {value for value, _label in township_choices}
         self._valid_communities = {value for value, _label in community_choices}
 

@@ -2,6 +2,11 @@
 
 Every export goes through :func:`write_workbook` so that all sheets the bureau files upward look alike.
 Text is always written as text (``strings_to_formulas`` off): a cell typed as ``=…`` stays a string.
+
+Workbooks meant to be filled in and uploaded again (the offline scoring sheet) use a few more options, all off by
+default: hidden columns, data validation on the data rows (``number_range``, ``choices``, with ``help`` as the
+cell's prompt), frozen leading columns, and a protected sheet whose title and header are locked while the data
+cells stay editable (``Sheet.protect``; no password: it prevents accidents, the upload is checked anyway).
 """
 
 from __future__ import annotations
@@ -25,9 +30,15 @@ _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 class Column:
     key: str
     header: str
-    kind: str = "text"  # text | int | money_fen | date | datetime | percent
+    kind: str = "text"  # text | int | decimal | money_fen | date | datetime | percent
     width: int | None = None
     total: bool = False
+    hidden: bool = False
+    # Data validation on the data rows: a decimal between the two bounds, or one of the choices (blank allowed).
+    number_range: tuple[float, float] | None = None
+    choices: list[str] | None = None
+    validation_message: str = ""  # shown when a typed value is refused; a Chinese default otherwise
+    help: str = ""  # shown as the cell's prompt when it is selected (Excel keeps 255 characters)
 
 
 @dataclass
@@ -37,6 +48,9 @@ class Sheet:
     rows: Iterable[dict[str, Any]]
     title: str = ""
     notes: list[str] = field(default_factory=list)
+    freeze_columns: int = 0  # leading columns kept in view when scrolling right
+    protect: bool = False  # lock the title, notes and header; data cells stay editable; sorting/filtering allowed
+    header_height: float | None = None  # points; for long wrapped headers
 
 
 def neutralise(text: str) -> str:
@@ -64,24 +78,35 @@ def write_workbook(sheets: list[Sheet], *, subtitle: str = "") -> bytes:
     formats = {
         "text": book.add_format({"text_wrap": False}),
         "int": book.add_format({"num_format": "#,##0"}),
+        "decimal": book.add_format({"num_format": "#,##0.0#"}),
         "money_fen": book.add_format({"num_format": "#,##0.00"}),
         "date": book.add_format({"num_format": "yyyy-mm-dd"}),
         "datetime": book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"}),
         "percent": book.add_format({"num_format": "0.0%"}),
     }
     total_formats = {kind: book.add_format({"bold": True, "top": 1, **_num(kind)}) for kind in formats}
+    unlocked: dict[str, Any] = {}  # formats of editable data cells, made only for protected sheets
+
+    def data_format(kind: str, protect: bool):
+        if not protect:
+            return formats[kind]
+        if kind not in unlocked:
+            unlocked[kind] = book.add_format({"text_wrap": False, **_num(kind), "locked": False})
+        return unlocked[kind]
 
     for sheet in sheets:
         ws = book.add_worksheet(sheet.name[:31])
+        # Title, notes and the totals label go in the first column that is not hidden.
+        first = next((i for i, col in enumerate(sheet.columns) if not col.hidden), 0)
         row_index = 0
         if sheet.title:
-            ws.write_string(row_index, 0, sheet.title, title_format)
+            ws.write_string(row_index, first, sheet.title, title_format)
             row_index += 1
         if subtitle:
-            ws.write_string(row_index, 0, subtitle, subtitle_format)
+            ws.write_string(row_index, first, subtitle, subtitle_format)
             row_index += 1
         for note in sheet.notes:
-            ws.write_string(row_index, 0, note, subtitle_format)
+            ws.write_string(row_index, first, note, subtitle_format)
             row_index += 1
         header_row = row_index
         widths = [max(_display_width(col.header), 6) for col in sheet.columns]
@@ -92,20 +117,28 @@ def write_workbook(sheets: list[Sheet], *, subtitle: str = "") -> bytes:
         for record in sheet.rows:
             for col_index, col in enumerate(sheet.columns):
                 value = record.get(col.key)
-                shown = _write_cell(ws, row_index, col_index, col.kind, value, formats[col.kind])
+                shown = _write_cell(ws, row_index, col_index, col.kind, value, data_format(col.kind, sheet.protect))
                 widths[col_index] = max(widths[col_index], _display_width(shown))
                 if col.total and isinstance(value, (int, Decimal)) and not isinstance(value, bool):
                     totals[col_index] += value
             row_index += 1
         last_data_row = row_index - 1
         if any(col.total for col in sheet.columns):
-            ws.write_string(row_index, 0, "合计", total_formats["text"])
+            ws.write_string(row_index, first, "合计", total_formats["text"])
             for col_index, col in enumerate(sheet.columns):
                 if col.total:
                     _write_cell(ws, row_index, col_index, col.kind, totals[col_index], total_formats[col.kind])
         for col_index, col in enumerate(sheet.columns):
-            ws.set_column(col_index, col_index, col.width or min(max(widths[col_index] + 2, 8), 60))
-        ws.freeze_panes(header_row + 1, 0)
+            width = col.width or min(max(widths[col_index] + 2, 8), 60)
+            ws.set_column(col_index, col_index, width, None, {"hidden": True} if col.hidden else None)
+            if last_data_row > header_row:
+                _validate(ws, header_row + 1, last_data_row, col_index, col)
+        if sheet.header_height:
+            ws.set_row(header_row, sheet.header_height)
+        if sheet.protect:
+            # No password: this guards against accidents. Hidden columns stay hidden (no column formatting).
+            ws.protect("", {"sort": True, "autofilter": True, "format_cells": True, "format_rows": True})
+        ws.freeze_panes(header_row + 1, sheet.freeze_columns)
         ws.autofilter(header_row, 0, max(last_data_row, header_row), max(len(sheet.columns) - 1, 0))
         ws.repeat_rows(header_row)
         ws.set_landscape()
@@ -114,9 +147,30 @@ def write_workbook(sheets: list[Sheet], *, subtitle: str = "") -> bytes:
     return buffer.getvalue()
 
 
+def _validate(ws, first_row: int, last_row: int, col_index: int, col: Column) -> None:
+    """The column's data validation on its data rows, if it has one. Excel's limits: 32/255 characters."""
+    if col.number_range is not None:
+        low, high = col.number_range
+        options = {"validate": "decimal", "criteria": "between", "minimum": low, "maximum": high,
+                   "error_message": col.validation_message or f"请输入 {low:g} 至 {high:g} 之间的数值。"}
+    elif col.choices:
+        options = {"validate": "list", "source": list(col.choices),
+                   "error_message": col.validation_message or "请从下拉列表中选择：" + "、".join(col.choices)}
+    else:
+        return
+    options["error_title"] = "输入有误"
+    options["error_message"] = options["error_message"][:255]
+    options["ignore_blank"] = True
+    if col.help:
+        options["input_title"] = col.header[:32]
+        options["input_message"] = col.help[:255]
+    ws.data_validation(first_row, col_index, last_row, col_index, options)
+
+
 def _num(kind: str) -> dict:
     return {
         "int": {"num_format": "#,##0"},
+        "decimal": {"num_format": "#,##0.0#"},
         "money_fen": {"num_format": "#,##0.00"},
         "date": {"num_format": "yyyy-mm-dd"},
         "datetime": {"num_format": "yyyy-mm-dd hh:mm:ss"},
@@ -134,8 +188,11 @@ def _write_cell(ws, row: int, col: int, kind: str, value: Any, fmt) -> str:
         # Excel keeps doubles; two decimals of a fen amount are exact in a double at these magnitudes.
         ws.write_number(row, col, float(yuan), fmt)
         return f"{yuan:,.2f}"
-    if kind in ("int", "percent") and isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+    numeric = isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
+    if kind in ("int", "decimal", "percent") and numeric:
         ws.write_number(row, col, float(value), fmt)
+        if kind == "decimal":
+            return f"{float(value):,.2f}"
         return f"{value:,}" if kind == "int" else "100.0%"
     if kind == "datetime" and isinstance(value, datetime):
         local = value.astimezone(CHINA).replace(tzinfo=None) if value.tzinfo else value

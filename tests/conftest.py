@@ -253,7 +253,7 @@ def make_programme(app):
                 code=fields.pop("code", "SFD" if kind == "demonstration" else "GJGX"),
                 kind=ProgrammeKind(kind),
                 status=fields.pop("status", ProgrammeStatus.OPEN),
-                quota=10,
+                quota=fields.pop("quota", 10),
                 **fields,
             )
             programme.milestones = [Milestone(name="申报推荐", kind=MilestoneKind.NOMINATION,

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext as _
 
-from app.accounts.models import Role, User, UserSession
+from app.accounts.models import EvaluatorGroup, Role, User, UserSession
 from app.audit.models import AuditAction
 from app.audit.operations import record
 from app.database import utcnow
@@ -151,6 +151,8 @@ def create_user(
     township_id: int | None = None,
     community_id: int | None = None,
     must_change_password: bool = True,
+    evaluator_group: EvaluatorGroup | None = None,
+    tied_township_id: int | None = None,
 ) -> User:
     user = User(
         username=username.strip().lower(),
@@ -159,6 +161,8 @@ def create_user(
         township_id=township_id if role == Role.TOWNSHIP else None,
         community_id=community_id if role == Role.COMMUNITY else None,
         must_change_password=must_change_password,
+        evaluator_group=evaluator_group if role == Role.EVALUATOR else None,
+        tied_township_id=tied_township_id if role == Role.EVALUATOR else None,
     )
     user.set_password(password)
     db.session.add(user)
@@ -166,11 +170,14 @@ def create_user(
     return user
 
 
-def update_user(user: User, *, display_name: str, role: Role, township_id, community_id, active: bool) -> None:
+def update_user(user: User, *, display_name: str, role: Role, township_id, community_id, active: bool,
+                evaluator_group: EvaluatorGroup | None = None, tied_township_id: int | None = None) -> None:
     user.display_name = display_name.strip()
     user.role = role
     user.township_id = township_id if role == Role.TOWNSHIP else None
     user.community_id = community_id if role == Role.COMMUNITY else None
+    user.evaluator_group = evaluator_group if role == Role.EVALUATOR else None
+    user.tied_township_id = tied_township_id if role == Role.EVALUATOR else None
     if user.active and not active:
         end_all_sessions(user)
     user.active = active

@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from app.accounts import operations
-from app.accounts.models import Role, User
+from app.accounts.models import EvaluatorGroup, Role, User
 from app.extensions import db
 from app.pagination import paginate
 from app.permissions import Permission, public, requires
@@ -98,6 +98,13 @@ def _place_choices():
     )
 
 
+def _evaluator_fields(form: UserForm) -> dict:
+    return {
+        "evaluator_group": EvaluatorGroup(form.evaluator_group.data) if form.evaluator_group.data else None,
+        "tied_township_id": form.tied_township_id.data or None,
+    }
+
+
 @bp.route("/admin/users")
 @requires(Permission.ACCOUNTS_MANAGE)
 def users():
@@ -128,6 +135,7 @@ def new_user():
                 display_name=form.display_name.data or "",
                 township_id=form.township_id.data or None,
                 community_id=form.community_id.data or None,
+                **_evaluator_fields(form),
             )
             user.active = form.active.data
             db.session.commit()
@@ -147,6 +155,8 @@ def edit_user(user_id: int):
         form.role.data = user.role.value
         form.township_id.data = user.township_id or 0
         form.community_id.data = user.community_id or 0
+        form.evaluator_group.data = user.evaluator_group.value if user.evaluator_group else ""
+        form.tied_township_id.data = user.tied_township_id or 0
     if form.validate_on_submit():
         if user.id == current_user.id and (Role(form.role.data) != Role.ADMIN or not form.active.data):
             flash(_("不能停用自己的账户或取消自己的管理员角色。"), "danger")
@@ -158,6 +168,7 @@ def edit_user(user_id: int):
                 township_id=form.township_id.data or None,
                 community_id=form.community_id.data or None,
                 active=form.active.data,
+                **_evaluator_fields(form),
             )
             if form.temporary_password.data:
                 operations.reset_password(user, form.temporary_password.data)

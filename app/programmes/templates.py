@@ -364,6 +364,41 @@ PILOT_BY_SIZE = {
     "tiers": [{"name": "微自治试点", "amounts": [{"source": "区级财政", "yuan": 30_000}]}],
 }
 
+# Default scoring sheets (100 base points each), drawn from what the notices ask the sites to show. The bureau
+# edits them before the first score. Rows: (group, criterion, max points, "base"/"bonus", how to judge).
+SITE_CRITERIA = [
+    ("组织领导", "党组织领导作用发挥，两委重视、专人负责", 8, "base", "查阅会议记录，走访了解"),
+    ("组织领导", "网格、小区(街巷)、楼栋三级召集人推选并报村(居)委会备案", 7, "base", "三级齐全 7 分，缺一级扣 3 分"),
+    ("阵地建设", "议事厅(室)、议事角、议事长廊等协商场所", 8, "base", "面积不少于 30 平方米、标识规范"),
+    ("阵地建设", "显著位置悬挂带“中国社区”标识的民情收集箱", 6, "base", "实地查看"),
+    ("阵地建设", "村(社区)微信公众号开设群众诉求专栏", 6, "base", "查看专栏及近三个月回复"),
+    ("制度建设", "协商议事章程经村(居)民会议表决、镇(街道)审批并备案录入", 10, "base", "程序完整 10 分"),
+    ("制度建设", "组建协商智囊团", 5, "base", "查看名单及参与记录"),
+    ("制度建设", "档案管理与台账记录", 5, "base", "协商记录表齐全规范"),
+    ("协商实践", "按“汇集民意—协商—落实反馈”三步程序开展协商", 15, "base", "抽查协商记录"),
+    ("协商实践", "形式多样，线上线下结合", 8, "base", "小区、业主、物业、楼栋协商会等"),
+    ("协商实践", "参与主体广泛，弱势群体有机会参与", 7, "base", "查看签到与参与者构成"),
+    ("成效特色", "协商成果落实并公开，群众满意", 8, "base", "走访群众"),
+    ("成效特色", "品牌特色鲜明，经验宣传推广", 7, "base", "媒体报道、经验材料"),
+    ("加分项", "经验做法被上级推广或被评为上级试点", 5, "bonus", "提供文件或报道"),
+]
+SITE_VETOES = ["申报材料弄虚作假", "发生重大安全事故或群体性事件", "协商议事事项违反“五不议”规定"]
+PROJECT_CRITERIA = [
+    ("基础设施", "党群服务中心、邻里驿站等场地设施", 15, "base", "实地查看"),
+    ("基础设施", "信息化手段提供线上服务", 10, "base", "公众号、微信群等"),
+    ("党建工作", "近邻党建组织体系健全", 15, "base", "村(社区)党组织—网格党支部—楼栋党小组—党员联系户"),
+    ("党建工作", "在职党员报到与“三张清单”落实", 10, "base", "查看清单与记录"),
+    ("服务能力", "服务项目精准对接居民需求", 15, "base", "需求评估与项目对应"),
+    ("服务能力", "志愿服务与社会组织参与", 10, "base", "“五社联动”情况"),
+    ("群众参与", "议事协商机制健全", 15, "base", "四级议事协商体系、六具备"),
+    ("群众参与", "居民参与度与满意度", 10, "base", "走访群众"),
+    ("加分项", "项目方案创新、可复制推广", 5, "bonus", "形成社区工作法的潜力"),
+]
+PROJECT_VETOES = ["申报材料弄虚作假", "项目方案与申报类型不符或无法如期推进", "以往项目资金使用违规"]
+DEMONSTRATION["criteria"], DEMONSTRATION["vetoes"] = SITE_CRITERIA, SITE_VETOES
+PILOT_BY_SIZE["criteria"], PILOT_BY_SIZE["vetoes"] = SITE_CRITERIA, SITE_VETOES
+GOVERNANCE_PROJECT["criteria"], GOVERNANCE_PROJECT["vetoes"] = PROJECT_CRITERIA, PROJECT_VETOES
+
 TEMPLATES: list[dict] = [DEMONSTRATION, GOVERNANCE_PROJECT, PILOT_BY_SIZE]
 
 _PROGRAMME_FIELDS = (
@@ -479,7 +514,19 @@ def instantiate(key: str, year: int) -> Programme:
         )
         for index, tier in enumerate(template["tiers"])
     ]
+    _add_sheet(programme, template["criteria"], template["vetoes"])
     return _add(programme)
+
+
+def _add_sheet(programme: Programme, criteria, vetoes) -> None:
+    from app.scoring.models import Criterion, CriterionKind, VetoCondition
+
+    programme.criteria = [
+        Criterion(group_name=group, name=name, max_points=points, kind=CriterionKind(kind), guidance=guidance,
+                  sort_order=index)
+        for index, (group, name, points, kind, guidance) in enumerate(criteria)
+    ]
+    programme.vetoes = [VetoCondition(text=text, sort_order=index) for index, text in enumerate(vetoes)]
 
 
 def _one_year_later(day: date) -> date:
@@ -534,4 +581,9 @@ def copy_to_next_year(programme: Programme) -> Programme:
         )
         for tier in programme.tiers
     ]
+    _add_sheet(copy, [(c.group_name, c.name, c.max_points, c.kind.value, c.guidance) for c in programme.criteria],
+               [v.text for v in programme.vetoes])
+    copy.use_trimmed_mean = programme.use_trimmed_mean
+    copy.weight_bureau, copy.weight_finance = programme.weight_bureau, programme.weight_finance
+    copy.weight_expert, copy.publicity_days = programme.weight_expert, programme.publicity_days
     return _add(copy)

@@ -176,3 +176,22 @@ def reopen_sheet(assignment: Assignment, reason: str) -> None:
     assignment.reopen_reason = reason.strip()
     assignment.submitted_at = None
     db.session.flush()
+
+
+def record_tie_decision(programme: Programme, application_id: int, priority: int, reason: str, user) -> None:
+    """The bureau's order among applications left level by the scores and the tie rule (lower goes first)."""
+    from app.scoring.models import TieDecision
+
+    application = db.session.get(Application, application_id)
+    if application is None or application.programme_id != programme.id:
+        raise ScoringError(_("请选择本项目的申报。"))
+    if not reason.strip():
+        raise ScoringError(_("请填写理由。"))
+    decision = db.session.scalar(sa.select(TieDecision).where(TieDecision.application_id == application_id))
+    if decision is None:
+        decision = TieDecision(programme_id=programme.id, application_id=application_id)
+        db.session.add(decision)
+    decision.priority = priority
+    decision.reason = reason.strip()
+    decision.decided_by_id = user.id if user is not None else None
+    db.session.flush()

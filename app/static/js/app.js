@@ -8,6 +8,10 @@
       var community = document.getElementById("community_id");
       if (township) township.closest(".mb-3").hidden = role.value !== "township";
       if (community) community.closest(".mb-3").hidden = role.value !== "community";
+      ["evaluator_group", "tied_township_id"].forEach(function (id) {
+        var field = document.getElementById(id);
+        if (field) field.closest(".mb-3").hidden = role.value !== "evaluator";
+      });
     };
     role.addEventListener("change", toggle);
     toggle();

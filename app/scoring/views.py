@@ -1,0 +1,563 @@
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import format_datetime
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy.orm.exc import StaleDataError
+
+from app.accounts.models import Role, User
+from app.applications.models import Application, ApplicationStatus
+from app.database import china_today, utcnow
+from app.downloads import attachment
+from app.extensions import db
+from app.permissions import Permission, authorize, can_score, can_view_programme, has_permission, requires
+from app.programmes.models import Programme
+from app.scoring import operations
+from app.scoring import selection as selecting
+from app.scoring.models import Assignment, CriterionKind, Objection, SelectionStatus, SheetStatus
+from app.scoring.operations import ScoringError
+from app.scoring.ranking import programme_ranking
+from app.scoring.selection import SelectionError
+from forms.applications import ConfirmForm
+from forms.base import ensure_blank_rows, filled_rows, options
+from forms.scoring import (
+    AddForm,
+    AnswerForm,
+    AssignForm,
+    CriteriaForm,
+    ObjectionForm,
+    ReasonOnlyForm,
+    ScoringSettingsForm,
+    SwapForm,
+    TieForm,
+    TierForm,
+    sheet_form_class,
+)
+from reports import scoring_summary, selection_list
+from reports.xlsx import write_workbook
+
+bp = Blueprint("scoring", __name__, url_prefix="/scoring")
+
+
+def _programme(programme_id: int) -> Programme:
+    programme = db.get_or_404(Programme, programme_id)
+    authorize(can_view_programme(current_user, programme))
+    return programme
+
+
+def _subtitle() -> str:
+    return _("导出人：%(user)s　导出时间：%(at)s", user=current_user.username,
+             at=format_datetime(utcnow(), "yyyy-MM-dd HH:mm"))
+
+
+# --- the evaluator ---------------------------------------------------------------------------------------
+
+
+def _my_assignments(programme_id: int | None = None) -> list[Assignment]:
+    query = (
+        sa.select(Assignment)
+        .join(Assignment.application)
+        .where(Assignment.evaluator_id == current_user.id)
+        .options(sa.orm.joinedload(Assignment.application).joinedload(Application.community),
+                 sa.orm.joinedload(Assignment.application).joinedload(Application.programme))
+        .order_by(Application.programme_id.desc(), Application.reference)
+    )
+    if programme_id is not None:
+        query = query.where(Application.programme_id == programme_id)
+    return list(db.session.scalars(query).unique())
+
+
+@bp.route("/")
+@requires(Permission.SCORING_SCORE)
+def index():
+    return render_template("scoring/index.html", assignments=_my_assignments(), today=china_today())
+
+
+def _sheet_form(assignment: Assignment, formdata=None):
+    programme = assignment.application.programme
+    form = sheet_form_class(programme.criteria, programme.vetoes)(formdata=formdata)
+    if formdata is None:
+        scores = {score.criterion_id: score.half_points for score in assignment.scores}
+        for criterion in programme.criteria:
+            form[f"c{criterion.id}"].data = scores.get(criterion.id)
+        form.veto_ids.data = list(assignment.veto_ids or [])
+        form.comment.data = assignment.comment
+        form.version.data = assignment.version
+    return form
+
+
+@bp.route("/sheets/<int:assignment_id>", methods=["GET", "POST"])
+@requires(Permission.SCORING_SCORE)
+def sheet(assignment_id: int):
+    assignment = db.get_or_404(Assignment, assignment_id)
+    authorize(can_score(current_user, assignment))
+    programme = assignment.application.programme
+    locked = assignment.status == SheetStatus.SUBMITTED
+    form = _sheet_form(assignment, request.form if request.method == "POST" and not locked else None)
+    if not locked and form.validate_on_submit():
+        values = {c.id: form[f"c{c.id}"].data for c in programme.criteria}
+        try:
+            if str(assignment.version) != (form.version.data or str(assignment.version)):
+                raise StaleDataError()
+            operations.save_sheet(assignment, values, form.veto_ids.data or [], form.comment.data or "")
+            if form.submit_sheet.data:
+                operations.submit_sheet(assignment)
+        except ScoringError as error:
+            db.session.rollback()
+            flash(str(error), "danger")
+        except StaleDataError:
+            db.session.rollback()
+            flash(_("该评分表已在别处保存过，请刷新后再填写。"), "danger")
+        else:
+            db.session.commit()
+            flash(_("评分已提交并锁定。") if form.submit_sheet.data else _("评分草稿已保存。"), "success")
+            return redirect(url_for("scoring.sheet", assignment_id=assignment.id))
+    return render_template("scoring/sheet.html", assignment=assignment, programme=programme, form=form,
+                           locked=locked, base_total=operations.base_total(programme))
+
+
+@bp.route("/sheets/<int:assignment_id>/application")
+@requires(Permission.SCORING_SCORE)
+def application(assignment_id: int):
+    """The application an evaluator scores, read-only: evaluators see nothing else of the programme."""
+    assignment = db.get_or_404(Assignment, assignment_id)
+    authorize(can_score(current_user, assignment))
+    return render_template("scoring/application.html", assignment=assignment, application=assignment.application)
+
+
+def _workbook_evaluator(programme: Programme) -> User:
+    """The evaluator whose workbook this is: oneself, or (for the bureau) the one named in ?evaluator=."""
+    if has_permission(current_user, Permission.SCORING_MANAGE):
+        evaluator = db.get_or_404(User, request.values.get("evaluator", type=int) or 0)
+        if evaluator.role != Role.EVALUATOR:
+            abort(404)
+        return evaluator
+    # An evaluator knows of a programme only through the sheets assigned to them.
+    if not _my_assignments(programme.id):
+        abort(404)
+    return current_user
+
+
+def _assignments_of(evaluator: User, programme: Programme) -> list[Assignment]:
+    return list(db.session.scalars(
+        sa.select(Assignment).join(Assignment.application)
+        .where(Assignment.evaluator_id == evaluator.id, Application.programme_id == programme.id)
+        .options(sa.orm.selectinload(Assignment.scores),
+                 sa.orm.joinedload(Assignment.application).joinedload(Application.community),
+                 sa.orm.joinedload(Assignment.application).joinedload(Application.township))
+        .order_by(Application.reference)
+    ).unique())
+
+
+@bp.route("/programmes/<int:programme_id>/workbook.xlsx")
+@requires(Permission.SCORING_WORKBOOK)
+def workbook(programme_id: int):
+    from reports import scoring_workbook
+
+    programme = db.get_or_404(Programme, programme_id)
+    evaluator = _workbook_evaluator(programme)
+    data = scoring_workbook.build(programme, evaluator, _assignments_of(evaluator, programme))
+    return attachment(data, f"评分表_{programme.year}_{evaluator.username}.xlsx")
+
+
+@bp.route("/programmes/<int:programme_id>/workbook", methods=["POST"])
+@requires(Permission.SCORING_WORKBOOK)
+def upload_workbook(programme_id: int):
+    from reports import scoring_workbook
+
+    programme = db.get_or_404(Programme, programme_id)
+    evaluator = _workbook_evaluator(programme)
+    upload = request.files.get("file")
+    back = url_for("scoring.manage", programme_id=programme.id) if has_permission(
+        current_user, Permission.SCORING_MANAGE) else url_for("scoring.index")
+    if upload is None or not upload.filename:
+        flash(_("请选择要上传的评分表。"), "danger")
+        return redirect(back)
+    assignments = _assignments_of(evaluator, programme)
+    rows, errors = scoring_workbook.parse(upload.read(), programme, evaluator, assignments)
+    if errors:
+        return render_template("scoring/workbook_errors.html", errors=errors, programme=programme, back=back), 400
+    by_id = {a.id: a for a in assignments}
+    try:
+        for row in rows:
+            operations.save_sheet(by_id[row.assignment_id], row.half_points, row.veto_ids, row.comment)
+            if request.form.get("submit_complete") and _complete(by_id[row.assignment_id]):
+                operations.submit_sheet(by_id[row.assignment_id])
+    except ScoringError as error:
+        db.session.rollback()
+        flash(str(error), "danger")
+        return redirect(back)
+    db.session.commit()
+    flash(_("已导入 %(n)d 份评分表。", n=len(rows)), "success")
+    return redirect(back)
+
+
+def _complete(assignment: Assignment) -> bool:
+    scored = {score.criterion_id for score in assignment.scores}
+    return all(c.id in scored for c in assignment.application.programme.criteria if c.kind == CriterionKind.BASE)
+
+
+# --- the bureau: sheet, assignments, progress -------------------------------------------------------------
+
+
+@bp.route("/programmes/<int:programme_id>", methods=["GET"])
+@requires(Permission.SCORING_MANAGE)
+def manage(programme_id: int):
+    programme = _programme(programme_id)
+    applications = _accepted(programme)
+    evaluators = _evaluators()
+    assignments = db.session.scalars(
+        sa.select(Assignment).join(Assignment.application).where(Application.programme_id == programme.id)
+    ).all()
+    matrix = {(a.application_id, a.evaluator_id): a for a in assignments}
+    conflicts = {(app.id, ev.id): operations.conflict(ev, app) for app in applications for ev in evaluators}
+    today = china_today()
+    progress = []
+    for evaluator in evaluators:
+        mine = [a for a in assignments if a.evaluator_id == evaluator.id]
+        done = sum(1 for a in mine if a.status == SheetStatus.SUBMITTED)
+        late = bool(programme.scoring_due and today > programme.scoring_due and done < len(mine))
+        progress.append((evaluator, len(mine), done, late))
+    form = AssignForm()
+    return render_template("scoring/manage.html", programme=programme, applications=applications,
+                           evaluators=evaluators, matrix=matrix, conflicts=conflicts, progress=progress,
+                           form=form, reopen_form=ReasonOnlyForm(), confirm=ConfirmForm(),
+                           frozen=operations.sheet_frozen(programme))
+
+
+def _accepted(programme: Programme) -> list[Application]:
+    return list(db.session.scalars(
+        sa.select(Application)
+        .where(Application.programme_id == programme.id, Application.status == ApplicationStatus.ACCEPTED)
+        .options(sa.orm.joinedload(Application.community), sa.orm.joinedload(Application.township))
+        .order_by(Application.reference)
+    ).unique())
+
+
+def _evaluators() -> list[User]:
+    return list(db.session.scalars(
+        sa.select(User).where(User.role == Role.EVALUATOR, User.active.is_(True))
+        .options(sa.orm.joinedload(User.tied_township)).order_by(User.username)
+    ).unique())
+
+
+@bp.route("/programmes/<int:programme_id>/assign", methods=["POST"])
+@requires(Permission.SCORING_MANAGE)
+def assign(programme_id: int):
+    programme = _programme(programme_id)
+    form = AssignForm()
+    if not form.validate_on_submit():
+        for errors in form.errors.values():
+            for error in errors:
+                flash(str(error), "danger")
+        return redirect(url_for("scoring.manage", programme_id=programme.id))
+    applications = {a.id: a for a in _accepted(programme)}
+    evaluators = {e.id: e for e in _evaluators()}
+    chosen_apps = [applications[i] for i in form.applications.data if i in applications]
+    chosen_evaluators = [evaluators[i] for i in form.evaluators.data if i in evaluators]
+    made, refused = operations.assign_many(
+        [(a, e) for a in chosen_apps for e in chosen_evaluators], current_user)
+    db.session.commit()
+    flash(_("已分配 %(n)d 份评分表。", n=made), "success")
+    for reason in refused:
+        flash(reason, "warning")
+    return redirect(url_for("scoring.manage", programme_id=programme.id))
+
+
+@bp.route("/assignments/<int:assignment_id>/unassign", methods=["POST"])
+@requires(Permission.SCORING_MANAGE)
+def unassign(assignment_id: int):
+    assignment = db.get_or_404(Assignment, assignment_id)
+    programme_id = assignment.application.programme_id
+    try:
+        operations.unassign(assignment)
+    except ScoringError as error:
+        flash(str(error), "danger")
+    else:
+        db.session.commit()
+        flash(_("已取消分配。"), "success")
+    return redirect(url_for("scoring.manage", programme_id=programme_id))
+
+
+@bp.route("/assignments/<int:assignment_id>/reopen", methods=["POST"])
+@requires(Permission.SCORING_MANAGE)
+def reopen(assignment_id: int):
+    assignment = db.get_or_404(Assignment, assignment_id)
+    form = ReasonOnlyForm()
+    try:
+        if not form.validate_on_submit():
+            raise ScoringError(_("请填写退回原因。"))
+        operations.reopen_sheet(assignment, form.reason.data)
+    except ScoringError as error:
+        db.session.rollback()
+        flash(str(error), "danger")
+    else:
+        db.session.commit()
+        flash(_("评分表已退回评审人修改。"), "success")
+    return redirect(url_for("scoring.manage", programme_id=assignment.application.programme_id))
+
+
+@bp.route("/programmes/<int:programme_id>/criteria", methods=["GET", "POST"])
+@requires(Permission.SCORING_MANAGE)
+def criteria(programme_id: int):
+    programme = _programme(programme_id)
+    frozen = operations.sheet_frozen(programme)
+    data = {
+        "items": [{"group_name": c.group_name, "name": c.name, "kind": c.kind.value, "max_points": c.max_points,
+                   "guidance": c.guidance} for c in programme.criteria],
+        "vetoes": [{"text": v.text} for v in programme.vetoes],
+    }
+    form = CriteriaForm() if request.method == "POST" and "items-0-name" in request.form else CriteriaForm(data=data)
+    settings = ScoringSettingsForm(obj=programme) if not (request.method == "POST" and "publicity_days" in
+                                                           request.form) else ScoringSettingsForm()
+    if request.method == "POST" and "publicity_days" in request.form and settings.validate_on_submit():
+        for name in ("use_trimmed_mean", "weight_bureau", "weight_finance", "weight_expert", "scoring_due",
+                     "publicity_days"):
+            setattr(programme, name, settings[name].data)
+        db.session.commit()
+        flash(_("评分设置已保存。"), "success")
+        return redirect(url_for("scoring.criteria", programme_id=programme.id))
+    if request.method == "POST" and "items-0-name" in request.form and form.validate_on_submit():
+        rows = [{"group_name": r.group_name.data, "name": r.name.data, "kind": CriterionKind(r.kind.data),
+                 "max_points": r.max_points.data, "guidance": r.guidance.data or ""} for r in filled_rows(form.items)]
+        try:
+            operations.save_criteria(programme, rows)
+            operations.save_vetoes(programme, [r.text.data for r in filled_rows(form.vetoes)])
+        except ScoringError as error:
+            db.session.rollback()
+            flash(str(error), "danger")
+        else:
+            db.session.commit()
+            flash(_("评分表已保存，基本分合计 %(n)d 分。", n=operations.base_total(programme)), "success")
+            return redirect(url_for("scoring.criteria", programme_id=programme.id))
+    if not frozen:
+        ensure_blank_rows(form.items, blanks=2)
+        ensure_blank_rows(form.vetoes, blanks=1)
+    return render_template("scoring/criteria.html", programme=programme, form=form, settings=settings,
+                           frozen=frozen, base_total=operations.base_total(programme))
+
+
+# --- ranking and selection ---------------------------------------------------------------------------------
+
+
+@bp.route("/programmes/<int:programme_id>/ranking")
+@requires(Permission.RANKING_VIEW)
+def ranking(programme_id: int):
+    programme = _programme(programme_id)
+    rows = programme_ranking(programme)
+    tie_form = TieForm()
+    tie_form.application_id.choices = options([(r.application.id, f"{r.application.reference} "
+                                                 f"{r.application.community.name}") for r in rows if r.ranked.tied])
+    return render_template("scoring/ranking.html", programme=programme, rows=rows, tie_form=tie_form)
+
+
+@bp.route("/programmes/<int:programme_id>/ties", methods=["POST"])
+@requires(Permission.SCORING_MANAGE)
+def decide_tie(programme_id: int):
+    programme = _programme(programme_id)
+    form = TieForm()
+    if form.validate_on_submit():
+        try:
+            operations.record_tie_decision(programme, form.application_id.data, form.priority.data,
+                                           form.reason.data, current_user)
+        except ScoringError as error:
+            db.session.rollback()
+            flash(str(error), "danger")
+        else:
+            db.session.commit()
+            flash(_("并列排序的决定已记录。"), "success")
+    else:
+        for errors in form.errors.values():
+            for error in errors:
+                flash(str(error), "danger")
+    return redirect(url_for("scoring.ranking", programme_id=programme.id))
+
+
+@bp.route("/programmes/<int:programme_id>/ranking.xlsx")
+@requires(Permission.RANKING_VIEW)
+def ranking_export(programme_id: int):
+    programme = _programme(programme_id)
+    data = write_workbook(scoring_summary.sheets(programme), subtitle=_subtitle())
+    return attachment(data, f"评分汇总表_{programme.year}_{programme.code}.xlsx")
+
+
+@bp.route("/programmes/<int:programme_id>/selection")
+@requires(Permission.RANKING_VIEW)
+def selection(programme_id: int):
+    programme = _programme(programme_id)
+    rows = programme_ranking(programme)
+    current = selecting.selection_of(programme)
+    listed = {e.application_id for e in current.entries} if current else set()
+    candidates = [(r.application.id, f"{r.ranked.position or '—'} · {r.application.reference} "
+                   f"{r.application.community.name}") for r in rows if not r.ranked.vetoed and r.application.id
+                  not in listed]
+    in_list = [(e.application_id, f"{e.position} · {e.application.reference} {e.application.community.name}")
+               for e in (current.entries if current else [])]
+    swap_form, add_form = SwapForm(), AddForm()
+    swap_form.out_id.choices, swap_form.in_id.choices = options(in_list), options(candidates)
+    add_form.in_id.choices = options(candidates)
+    objection_form = ObjectionForm()
+    objection_form.application_id.choices = options([(0, _("（整份名单）")), *in_list])
+    tiers = options([(t.id, f"{t.name}（{t.total_fen / 100:,.0f} 元）") for t in programme.tiers])
+    return render_template(
+        "scoring/selection.html", programme=programme, selection=current, rows=rows,
+        warnings=selecting.warnings(current) if current else [], swap_form=swap_form, add_form=add_form,
+        objection_form=objection_form, answer_form=AnswerForm(), confirm=ConfirmForm(), tiers=tiers,
+        tier_form=TierForm(), today=china_today(),
+    )
+
+
+def _selection_step(programme_id: int, action):
+    programme = _programme(programme_id)
+    authorize(has_permission(current_user, Permission.SCORING_MANAGE))
+    try:
+        message = action(programme)
+    except SelectionError as error:
+        db.session.rollback()
+        flash(str(error), "danger")
+    else:
+        db.session.commit()
+        flash(message, "success")
+    return redirect(url_for("scoring.selection", programme_id=programme.id))
+
+
+def _form_or_error(form):
+    if not form.validate_on_submit():
+        raise SelectionError("；".join(str(e) for errors in form.errors.values() for e in errors))
+    return form
+
+
+def _current(programme: Programme):
+    current = selecting.selection_of(programme)
+    if current is None:
+        raise SelectionError(_("请先按排名生成拟确定名单。"))
+    return current
+
+
+@bp.route("/programmes/<int:programme_id>/selection/propose", methods=["POST"])
+@requires(Permission.SCORING_MANAGE)
+def propose(programme_id: int):
+    def action(programme):
+        _form_or_error(ConfirmForm())
+        selecting.propose(programme, programme_ranking(programme))
+        return _("已按排名生成拟确定名单。")
+    return _selection_step(programme_id, action)
+
+
+@bp.route("/programmes/<int:programme_id>/selection/swap", methods=["POST"])
+@requires(Permission.SCORING_MANAGE)
+def swap(programme_id: int):
+    def action(programme):
+        form = _form_or_error(SwapForm())
+        incoming = db.session.get(Application, form.in_id.data)
+        if incoming is None:
+            raise SelectionError(_("请选择调入的申报。"))
+        selecting.swap(_current(programme), form.out_id.data, incoming, form.reason.data, programme_ranking(programme))
+        return _("名单已调整。")
+    return _selection_step(programme_id, action)
+
+
+@bp.route("/programmes/<int:programme_id>/selection/add", methods=["POST"])
+@requires(Permission.SCORING_MANAGE)
+def add(programme_id: int):
+    def action(programme):
+        form = _form_or_error(AddForm())
+        incoming = db.session.get(Application, form.in_id.data)
+        if incoming is None:
+            raise SelectionError(_("请选择增列的申报。"))
+        selecting.add(_current(programme), incoming, form.reason.data, programme_ranking(programme))
+        return _("已增列。")
+    return _selection_step(programme_id, action)
+
+
+@bp.route("/programmes/<int:programme_id>/selection/remove/<int:application_id>", methods=["POST"])
+@requires(Permission.SCORING_MANAGE)
+def remove(programme_id: int, application_id: int):
+    def action(programme):
+        _form_or_error(ConfirmForm())
+        selecting.remove(_current(programme), application_id)
+        return _("已移出名单。")
+    return _selection_step(programme_id, action)
+
+
+@bp.route("/programmes/<int:programme_id>/selection/tier", methods=["POST"])
+@requires(Permission.SCORING_MANAGE)
+def set_tier(programme_id: int):
+    def action(programme):
+        form = _form_or_error(TierForm())
+        try:
+            application_id = int(form.application_id.data)
+        except (TypeError, ValueError) as error:
+            raise SelectionError(_("请求有误。")) from error
+        selecting.set_tier(_current(programme), application_id, form.tier_id.data)
+        return _("补助档次已保存。")
+    return _selection_step(programme_id, action)
+
+
+@bp.route("/programmes/<int:programme_id>/selection/publish", methods=["POST"])
+@requires(Permission.SCORING_MANAGE)
+def publish(programme_id: int):
+    def action(programme):
+        _form_or_error(ConfirmForm())
+        current = _current(programme)
+        selecting.publish(current)
+        return _("名单已公示，公示期至 %(d)s。", d=current.publicity_end.isoformat())
+    return _selection_step(programme_id, action)
+
+
+@bp.route("/programmes/<int:programme_id>/selection/reopen", methods=["POST"])
+@requires(Permission.SCORING_MANAGE)
+def reopen_selection(programme_id: int):
+    def action(programme):
+        _form_or_error(ConfirmForm())
+        selecting.back_to_proposal(_current(programme))
+        return _("名单已撤回调整，调整后需重新公示。")
+    return _selection_step(programme_id, action)
+
+
+@bp.route("/programmes/<int:programme_id>/selection/objections", methods=["POST"])
+@requires(Permission.SCORING_MANAGE)
+def objection(programme_id: int):
+    def action(programme):
+        form = _form_or_error(ObjectionForm())
+        selecting.record_objection(_current(programme), application_id=form.application_id.data or None,
+                                   received_at=form.received_at.data, raised_by=form.raised_by.data or "",
+                                   content=form.content.data)
+        return _("异议已登记。")
+    return _selection_step(programme_id, action)
+
+
+@bp.route("/objections/<int:objection_id>/answer", methods=["POST"])
+@requires(Permission.SCORING_MANAGE)
+def answer(objection_id: int):
+    item = db.get_or_404(Objection, objection_id)
+
+    def action(programme):
+        form = _form_or_error(AnswerForm())
+        selecting.answer_objection(item, form.response.data, current_user)
+        return _("异议已答复。")
+    return _selection_step(item.selection.programme_id, action)
+
+
+@bp.route("/programmes/<int:programme_id>/selection/finalise", methods=["POST"])
+@requires(Permission.SCORING_MANAGE)
+def finalise(programme_id: int):
+    def action(programme):
+        _form_or_error(ConfirmForm())
+        sites = selecting.finalise(_current(programme), current_user)
+        return _("名单已确定：%(n)d 个单位，补助资金已按档次下达。", n=len(sites))
+    return _selection_step(programme_id, action)
+
+
+@bp.route("/programmes/<int:programme_id>/selection.xlsx")
+@requires(Permission.RANKING_VIEW)
+def selection_export(programme_id: int):
+    programme = _programme(programme_id)
+    current = selecting.selection_of(programme)
+    if current is None:
+        abort(404)
+    data = write_workbook([selection_list.sheet(current)], subtitle=_subtitle())
+    name = "确定名单" if current.status == SelectionStatus.FINAL else "拟确定名单"
+    return attachment(data, f"{name}_{programme.year}_{programme.code}.xlsx")
