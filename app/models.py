@@ -11,7 +11,15 @@ from app.applications.models import (  # noqa: F401
 )
 from app.audit.models import AuditLog  # noqa: F401
 from app.files.models import StoredFile  # noqa: F401
-from app.funding.models import Allocation, Site  # noqa: F401
+from app.funding.models import (  # noqa: F401
+    Allocation,
+    Disbursement,
+    PeriodSignOff,
+    Site,
+    SpendingLine,
+    Tranche,
+    TrancheRelease,
+)
 from app.places.models import Community, Township  # noqa: F401
 from app.programmes.models import (  # noqa: F401
     DeadlineExtension,

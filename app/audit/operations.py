@@ -138,10 +138,14 @@ def _audit_flush(session: Session, _context) -> None:
 
 
 @event.listens_for(Session, "before_flush")
-def _audit_is_append_only(session: Session, _context, _instances) -> None:
-    for obj in list(session.dirty) + list(session.deleted):
-        if isinstance(obj, AuditLog):
-            raise PermissionError("the audit log is append-only")
+def _append_only(session: Session, _context, _instances) -> None:
+    """The audit log, and money ledgers marked ``__append_only__``, are never changed or deleted."""
+    for obj in session.deleted:
+        if isinstance(obj, AuditLog) or getattr(obj, "__append_only__", False):
+            raise PermissionError(f"{type(obj).__name__} is append-only")
+    for obj in session.dirty:
+        if (isinstance(obj, AuditLog) or getattr(obj, "__append_only__", False)) and session.is_modified(obj):
+            raise PermissionError(f"{type(obj).__name__} is append-only")
 
 
 def record(

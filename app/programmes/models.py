@@ -94,6 +94,8 @@ class FundingSource(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(60), unique=True)
     sort_order: Mapped[int] = mapped_column(default=0)
+    # Money a township raises itself (matching funds, donations, community foundations): it records these.
+    local: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     def __str__(self) -> str:
         return self.name

@@ -181,7 +181,7 @@ def save_milestones(programme: Programme, rows: list[dict]) -> None:
 def source_named(name: str) -> FundingSource:
     source = db.session.scalar(sa.select(FundingSource).where(FundingSource.name == name))
     if source is None:
-        source = FundingSource(name=name, sort_order=100)
+        source = FundingSource(name=name, sort_order=100, local=False)
         db.session.add(source)
         db.session.flush()
     return source

@@ -33,7 +33,9 @@ from app.programmes.models import (
 )
 
 # The funding sources every installation starts with, in their display order.
-FUNDING_SOURCES = ["泉州市级财政", "晋江市级财政", "镇(街道)配套", "社会资金"]
+FUNDING_SOURCES = ["泉州市级财政", "晋江市级财政", "镇(街道)配套", "社会资金", "慈善捐赠", "社区基金"]
+# Money a township raises itself and records for its own sites.
+LOCAL_SOURCES = {"镇(街道)配套", "社会资金", "慈善捐赠", "社区基金"}
 # A source that is not in FUNDING_SOURCES sorts after them (the same order the programme forms give new sources).
 OTHER_SOURCE_SORT_ORDER = 100
 
@@ -439,7 +441,7 @@ def funding_source(name: str) -> FundingSource:
     """The funding source of that name, created (and flushed) if it does not exist yet."""
     source = db.session.scalar(sa.select(FundingSource).where(FundingSource.name == name))
     if source is None:
-        source = FundingSource(name=name, sort_order=_sort_order(name))
+        source = FundingSource(name=name, sort_order=_sort_order(name), local=name in LOCAL_SOURCES)
         db.session.add(source)
         db.session.flush()
     return source
