@@ -77,12 +77,14 @@ def register_blueprints(app: Flask) -> None:
     from app.accounts.views import bp as accounts_bp
     from app.applications.views import bp as applications_bp
     from app.audit.views import bp as audit_bp
+    from app.funding.views import bp as funding_bp
     from app.main.views import bp as main_bp
     from app.places.views import bp as places_bp
     from app.programmes.views import bp as programmes_bp
     from app.scoring.views import bp as scoring_bp
 
-    for blueprint in (main_bp, accounts_bp, places_bp, programmes_bp, applications_bp, scoring_bp, audit_bp):
+    blueprints = (main_bp, accounts_bp, places_bp, programmes_bp, applications_bp, scoring_bp, funding_bp, audit_bp)
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
 
 

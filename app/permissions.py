@@ -34,25 +34,35 @@ class Permission:
     SCORING_SCORE = "scoring.score"
     SCORING_MANAGE = "scoring.manage"
     RANKING_VIEW = "ranking.view"
-    SCORING_WORKBOOK = "scoring.workbook"  # the offline workbook: an evaluator's own, or the bureau's for one
+    SCORING_WORKBOOK = "scoring.workbook"
+    FUNDING_VIEW = "funding.view"
+    FUNDING_PAY = "funding.pay"  # allocations, disbursements, reversals, tranches, period sign-off
+    FUNDING_RELEASE = "funding.release"  # record that a site met a tranche's condition
+    FUNDING_SPEND = "funding.spend"  # spending lines and the township's own matching funds
 
 
 _EVERYONE = {Permission.HOME, Permission.PROFILE}
 
 # Separation of duties (三权分立): the admin manages accounts and sees no business data; the auditor
 # reads the audit log only; nobody else reads the audit log.
-_READ_PROGRAMMES = {Permission.PLACES_VIEW, Permission.PROGRAMMES_VIEW, Permission.APPLICATIONS_VIEW}
+_READ_PROGRAMMES = {Permission.PLACES_VIEW, Permission.PROGRAMMES_VIEW, Permission.APPLICATIONS_VIEW,
+                    Permission.FUNDING_VIEW}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.BUREAU: frozenset(
         _EVERYONE | _READ_PROGRAMMES
         | {Permission.PLACES_MANAGE, Permission.PROGRAMMES_MANAGE, Permission.APPLICATIONS_REVIEW,
-           Permission.SCORING_MANAGE, Permission.RANKING_VIEW, Permission.SCORING_WORKBOOK}
+           Permission.SCORING_MANAGE, Permission.RANKING_VIEW, Permission.SCORING_WORKBOOK,
+           Permission.FUNDING_RELEASE}
     ),
     # Finance co-evaluates with the bureau: it sees the ranking and the selection, and decides nothing here.
-    Role.FINANCE: frozenset(_EVERYONE | _READ_PROGRAMMES | {Permission.RANKING_VIEW}),
-    Role.TOWNSHIP: frozenset(_EVERYONE | _READ_PROGRAMMES | {Permission.APPLICATIONS_NOMINATE}),
-    Role.COMMUNITY: frozenset(_EVERYONE | _READ_PROGRAMMES),
+    Role.FINANCE: frozenset(
+        _EVERYONE | _READ_PROGRAMMES | {Permission.RANKING_VIEW, Permission.FUNDING_PAY, Permission.FUNDING_RELEASE}
+    ),
+    Role.TOWNSHIP: frozenset(
+        _EVERYONE | _READ_PROGRAMMES | {Permission.APPLICATIONS_NOMINATE, Permission.FUNDING_SPEND}
+    ),
+    Role.COMMUNITY: frozenset(_EVERYONE | _READ_PROGRAMMES | {Permission.FUNDING_SPEND}),
     Role.EVALUATOR: frozenset(_EVERYONE | {Permission.SCORING_SCORE, Permission.SCORING_WORKBOOK}),
     Role.ADMIN: frozenset(_EVERYONE | {Permission.ACCOUNTS_MANAGE}),
     Role.AUDITOR: frozenset(_EVERYONE | {Permission.AUDIT_VIEW}),
@@ -252,6 +262,32 @@ def can_edit_application(user, application) -> bool:
 def can_score(user, assignment) -> bool:
     """An evaluator sees and fills only the sheets assigned to them."""
     return has_permission(user, Permission.SCORING_SCORE) and assignment.evaluator_id == user.id
+
+
+def site_filter(user) -> sa.ColumnElement[bool]:
+    """The condition on Site rows that ``user`` may see."""
+    from app.funding.models import Site
+
+    if not has_permission(user, Permission.FUNDING_VIEW):
+        return sa.false()
+    if user.role == Role.COMMUNITY:
+        return Site.community_id == user.community_id
+    scope = township_scope(user)
+    return sa.true() if scope is None else Site.township_id == scope
+
+
+def can_view_site(user, site) -> bool:
+    if not has_permission(user, Permission.FUNDING_VIEW):
+        return False
+    if user.role == Role.COMMUNITY:
+        return site.community_id == user.community_id
+    scope = township_scope(user)
+    return scope is None or scope == site.township_id
+
+
+def can_spend_for(user, site) -> bool:
+    """A township records spending for its own sites, a community for itself."""
+    return has_permission(user, Permission.FUNDING_SPEND) and can_view_site(user, site)
 
 
 def authorize(allowed: bool) -> None:

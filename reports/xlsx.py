@@ -7,6 +7,10 @@ Workbooks meant to be filled in and uploaded again (the offline scoring sheet) u
 default: hidden columns, data validation on the data rows (``number_range``, ``choices``, with ``help`` as the
 cell's prompt), frozen leading columns, and a protected sheet whose title and header are locked while the data
 cells stay editable (``Sheet.protect``; no password: it prevents accidents, the upload is checked anyway).
+
+Reports with subtotals mark those rows with :data:`SUBTOTAL` (bold, ruled, left out of the column totals); a sheet
+meant to be printed and posted sets ``fit_one_page`` (one portrait A4 page, title and notes wrapped across the
+table) and may carry ``footer_notes`` below the table. Money is integer fen until the moment it is written.
 """
 
 from __future__ import annotations
@@ -24,6 +28,10 @@ import xlsxwriter
 CHINA = ZoneInfo("Asia/Shanghai")
 # Formula-like prefixes that a spreadsheet might evaluate; such text is prefixed with an apostrophe.
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# Yuan with the sign and two decimals; the symbol is a quoted literal, so every spreadsheet shows ¥1,234.50.
+MONEY_FORMAT = '"¥"#,##0.00'
+# A row whose value under this key is true is a subtotal: written bold and ruled, and not added to the totals.
+SUBTOTAL = "_subtotal"
 
 
 @dataclass
@@ -51,11 +59,21 @@ class Sheet:
     freeze_columns: int = 0  # leading columns kept in view when scrolling right
     protect: bool = False  # lock the title, notes and header; data cells stay editable; sorting/filtering allowed
     header_height: float | None = None  # points; for long wrapped headers
+    fit_one_page: bool = False  # print on one portrait page (a notice to post); title and notes wrap across
+    footer_notes: list[str] = field(default_factory=list)  # lines below the table (and its totals row)
+    validation_rows: int = 0  # a template to fill in: data validation reaches at least this many data rows
 
 
 def neutralise(text: str) -> str:
     """Text that a spreadsheet would read as a formula, made harmless."""
     return "'" + text if text.startswith(_FORMULA_PREFIXES) else text
+
+
+def yuan_text(fen: int) -> str:
+    """¥30,000.50 for 3000050 fen (-¥1.00 for -100): money as text for titles and notes, exact to the fen."""
+    fen = int(fen)
+    sign = "-" if fen < 0 else ""
+    return f"{sign}¥{Decimal(abs(fen)) / 100:,.2f}"
 
 
 def _display_width(value: Any) -> int:
@@ -79,13 +97,19 @@ def write_workbook(sheets: list[Sheet], *, subtitle: str = "") -> bytes:
         "text": book.add_format({"text_wrap": False}),
         "int": book.add_format({"num_format": "#,##0"}),
         "decimal": book.add_format({"num_format": "#,##0.0#"}),
-        "money_fen": book.add_format({"num_format": "#,##0.00"}),
+        "money_fen": book.add_format({"num_format": MONEY_FORMAT}),
         "date": book.add_format({"num_format": "yyyy-mm-dd"}),
         "datetime": book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"}),
         "percent": book.add_format({"num_format": "0.0%"}),
     }
     total_formats = {kind: book.add_format({"bold": True, "top": 1, **_num(kind)}) for kind in formats}
     unlocked: dict[str, Any] = {}  # formats of editable data cells, made only for protected sheets
+    wrapped: dict[str, Any] = {}  # title and notes merged across a one-page sheet, made only when needed
+
+    def wrapped_format(name: str, base: dict):
+        if name not in wrapped:
+            wrapped[name] = book.add_format({**base, "text_wrap": True, "valign": "top"})
+        return wrapped[name]
 
     def data_format(kind: str, protect: bool):
         if not protect:
@@ -99,27 +123,36 @@ def write_workbook(sheets: list[Sheet], *, subtitle: str = "") -> bytes:
         # Title, notes and the totals label go in the first column that is not hidden.
         first = next((i for i, col in enumerate(sheet.columns) if not col.hidden), 0)
         row_index = 0
-        if sheet.title:
-            ws.write_string(row_index, first, sheet.title, title_format)
-            row_index += 1
-        if subtitle:
-            ws.write_string(row_index, first, subtitle, subtitle_format)
-            row_index += 1
-        for note in sheet.notes:
-            ws.write_string(row_index, first, note, subtitle_format)
+        widths = [max(_display_width(col.header), 6) for col in sheet.columns]
+        records = sheet.rows
+        if sheet.fit_one_page:
+            # Title and notes wrap across the table, so its widths are needed first: from the header and the data.
+            records = list(sheet.rows)
+            _data_widths(sheet.columns, records, widths)
+        head_lines = [(text, fmt) for text, fmt in ((sheet.title, title_format), (subtitle, subtitle_format)) if text]
+        head_lines += [(note, subtitle_format) for note in sheet.notes]
+        for text, fmt in head_lines:
+            if sheet.fit_one_page:
+                title = fmt is title_format
+                _write_across(ws, row_index, first, sheet.columns, text, widths,
+                              wrapped_format("title", {"bold": True, "font_size": 14}) if title
+                              else wrapped_format("note", {}), line_height=20 if title else 15)
+            else:
+                ws.write_string(row_index, first, text, fmt)
             row_index += 1
         header_row = row_index
-        widths = [max(_display_width(col.header), 6) for col in sheet.columns]
         for col_index, col in enumerate(sheet.columns):
             ws.write_string(header_row, col_index, col.header, header_format)
         totals = [0 for _ in sheet.columns]
         row_index = header_row + 1
-        for record in sheet.rows:
+        for record in records:
+            subtotal = bool(record.get(SUBTOTAL))
             for col_index, col in enumerate(sheet.columns):
                 value = record.get(col.key)
-                shown = _write_cell(ws, row_index, col_index, col.kind, value, data_format(col.kind, sheet.protect))
+                fmt = total_formats[col.kind] if subtotal else data_format(col.kind, sheet.protect)
+                shown = _write_cell(ws, row_index, col_index, col.kind, value, fmt)
                 widths[col_index] = max(widths[col_index], _display_width(shown))
-                if col.total and isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+                if col.total and not subtotal and isinstance(value, (int, Decimal)) and not isinstance(value, bool):
                     totals[col_index] += value
             row_index += 1
         last_data_row = row_index - 1
@@ -128,11 +161,21 @@ def write_workbook(sheets: list[Sheet], *, subtitle: str = "") -> bytes:
             for col_index, col in enumerate(sheet.columns):
                 if col.total:
                     _write_cell(ws, row_index, col_index, col.kind, totals[col_index], total_formats[col.kind])
+            row_index += 1
+        if sheet.footer_notes:
+            row_index += 1  # a blank line between the table and what follows it
+            for note in sheet.footer_notes:
+                if sheet.fit_one_page:
+                    _write_across(ws, row_index, first, sheet.columns, note, widths, wrapped_format("note", {}))
+                else:
+                    ws.write_string(row_index, first, note, subtitle_format)
+                row_index += 1
+        last_validated = max(last_data_row, header_row + sheet.validation_rows)
         for col_index, col in enumerate(sheet.columns):
-            width = col.width or min(max(widths[col_index] + 2, 8), 60)
+            width = _column_width(col, widths[col_index])
             ws.set_column(col_index, col_index, width, None, {"hidden": True} if col.hidden else None)
-            if last_data_row > header_row:
-                _validate(ws, header_row + 1, last_data_row, col_index, col)
+            if last_validated > header_row:
+                _validate(ws, header_row + 1, last_validated, col_index, col)
         if sheet.header_height:
             ws.set_row(header_row, sheet.header_height)
         if sheet.protect:
@@ -141,10 +184,43 @@ def write_workbook(sheets: list[Sheet], *, subtitle: str = "") -> bytes:
         ws.freeze_panes(header_row + 1, sheet.freeze_columns)
         ws.autofilter(header_row, 0, max(last_data_row, header_row), max(len(sheet.columns) - 1, 0))
         ws.repeat_rows(header_row)
-        ws.set_landscape()
-        ws.fit_to_pages(1, 0)
+        if sheet.fit_one_page:
+            ws.set_portrait()
+            ws.set_paper(9)  # A4
+            ws.fit_to_pages(1, 1)
+        else:
+            ws.set_landscape()
+            ws.fit_to_pages(1, 0)
     book.close()
     return buffer.getvalue()
+
+
+def _column_width(col: Column, width: int) -> int:
+    return col.width or min(max(width + 2, 8), 60)
+
+
+def _data_widths(columns: list[Column], records: list[dict[str, Any]], widths: list[int]) -> None:
+    """Widen ``widths`` to the data, as the writing loop does (money as it will be shown)."""
+    for record in records:
+        for col_index, col in enumerate(columns):
+            value = record.get(col.key)
+            if value is None or value == "":
+                continue
+            shown = f"{Decimal(int(value)) / 100:,.2f}" if col.kind == "money_fen" else str(value)
+            widths[col_index] = max(widths[col_index], _display_width(shown))
+
+
+def _write_across(ws, row: int, first: int, columns: list[Column], text: str, widths: list[int], fmt, *,
+                  line_height: int = 15) -> None:
+    """One line of text merged across the table's columns and wrapped; the row is made tall enough for it."""
+    last = len(columns) - 1
+    if last > first:
+        ws.merge_range(row, first, row, last, "", fmt)
+    ws.write_string(row, first, text, fmt)
+    room = sum(_column_width(col, widths[i]) for i, col in enumerate(columns) if i >= first and not col.hidden)
+    lines = max(1, -(-_display_width(text) // max(room, 1)))
+    if lines > 1:
+        ws.set_row(row, line_height * lines + 3)
 
 
 def _validate(ws, first_row: int, last_row: int, col_index: int, col: Column) -> None:
@@ -171,7 +247,7 @@ def _num(kind: str) -> dict:
     return {
         "int": {"num_format": "#,##0"},
         "decimal": {"num_format": "#,##0.0#"},
-        "money_fen": {"num_format": "#,##0.00"},
+        "money_fen": {"num_format": MONEY_FORMAT},
         "date": {"num_format": "yyyy-mm-dd"},
         "datetime": {"num_format": "yyyy-mm-dd hh:mm:ss"},
         "percent": {"num_format": "0.0%"},

@@ -141,7 +141,7 @@ def add_allocation(site: Site, source: FundingSource, amount_fen: int, reason: s
                    entry_date: date, local_only: bool = False) -> Allocation:
     """A further allocation line (negative to reduce), with its reason. Townships add only their own sources."""
     if local_only and not source.local:
-        raise FundingError(_("镇(街道)只能录入本级配套或社会资金。"))
+        raise FundingError(_("镇(街道)只能录入本级配套资金或社会资金（含慈善捐赠、社区基金）。"))
     if not reason.strip():
         raise FundingError(_("请填写调整原因。"))
     if amount_fen == 0 or abs(amount_fen) > MAX_FEN:
@@ -236,7 +236,7 @@ def reverse_disbursement(line: Disbursement, *, entry_date: date, reason: str, u
     _lock(line.site)
     reversal = Disbursement(site_id=line.site_id, source_id=line.source_id, entry_date=entry_date,
                             amount_fen=-line.amount_fen, voucher_no=line.voucher_no, reverses_id=line.id,
-                            note=_("冲销：%(r)s", r=reason.strip()), created_by_id=_uid(user))
+                            note=f"冲销：{reason.strip()}", created_by_id=_uid(user))
     db.session.add(reversal)
     db.session.flush()
     return reversal
@@ -297,7 +297,7 @@ def reverse_spending(line: SpendingLine, *, entry_date: date, reason: str, user)
     _open(entry_date)
     reversal = SpendingLine(site_id=line.site_id, source_id=line.source_id, entry_date=entry_date,
                             item=line.item, category=line.category, amount_fen=-line.amount_fen, payee=line.payee,
-                            reverses_id=line.id, note=_("冲销：%(r)s", r=reason.strip()),
+                            reverses_id=line.id, note=f"冲销：{reason.strip()}",
                             created_by_id=_uid(user))
     db.session.add(reversal)
     db.session.flush()

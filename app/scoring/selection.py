@@ -229,7 +229,8 @@ def finalise(selection: Selection, user, today: date | None = None) -> list[Site
         for amount in entry.tier.amounts:
             site.allocations.append(Allocation(
                 source_id=amount.source_id, amount_fen=amount.amount_fen,
-                reason=_("按补助档次“%(tier)s”下达", tier=entry.tier.name),
+                # Stored text stays in Chinese whatever the language of the person who finalised.
+                reason=f"按补助档次“{entry.tier.name}”下达",
                 created_by_id=user.id if user is not None else None))
         sites.append(site)
     selection.status = SelectionStatus.FINAL
