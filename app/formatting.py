@@ -13,6 +13,11 @@ def fen_to_yuan(fen: int | None) -> Decimal | None:
     return None if fen is None else Decimal(int(fen)) / 100
 
 
+def yuan_text(fen: int) -> str:
+    """30000.5 yuan as "30,000.50", computed in Decimal (a float would round some fen wrongly)."""
+    return f"{Decimal(int(fen)) / 100:,.2f}"
+
+
 def money(fen: int | None) -> str:
     """¥30,000.00 for 3000000 fen."""
     if fen is None:

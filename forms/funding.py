@@ -20,7 +20,7 @@ class AllocationForm(BaseForm):
     source_id = SelectField(_l("资金来源"), coerce=int, validate_choice=False,
                             validators=[_chosen(_l("请选择资金来源。"))])
     direction = SelectField(_l("调整方向"), choices=options([("add", _l("增加")), ("reduce", _l("调减"))]))
-    amount = MoneyField(_l("金额（元）"), validators=[required()])
+    amount = MoneyField(_l("金额（元）"), validators=[entered()])
     entry_date = DateField(_l("日期"), validators=[entered()])
     reason = StringField(_l("原因"), validators=[required(), max_length(500)])
     submit = SubmitField(_l("录入下达"))
@@ -29,7 +29,7 @@ class AllocationForm(BaseForm):
 class DisbursementForm(BaseForm):
     source_id = SelectField(_l("资金来源"), coerce=int, validate_choice=False,
                             validators=[_chosen(_l("请选择资金来源。"))])
-    amount = MoneyField(_l("金额（元）"), validators=[required()])
+    amount = MoneyField(_l("金额（元）"), validators=[entered()])
     entry_date = DateField(_l("拨付日期"), validators=[entered()])
     voucher_no = StringField(_l("凭证号"), validators=[required(), max_length(40)])
     note = StringField(_l("备注"), validators=[Optional(), max_length(300)])
@@ -50,7 +50,7 @@ class SpendingForm(BaseForm):
     entry_date = DateField(_l("支出日期"), validators=[entered()])
     item = StringField(_l("支出项目"), validators=[required(), max_length(120)])
     category = SelectField(_l("类别"), choices=options([(c, c) for c in SPENDING_CATEGORIES]))
-    amount = MoneyField(_l("金额（元）"), validators=[required()])
+    amount = MoneyField(_l("金额（元）"), validators=[entered()])
     payee = StringField(_l("收款单位"), validators=[Optional(), max_length(120)])
     note = StringField(_l("备注"), validators=[Optional(), max_length(300)])
     receipt = FileField(_l("票据（PDF 或图片）"))

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.files.models import StoredFile
+from app.formatting import yuan_text
 from app.funding.models import (
     SPENDING_CATEGORIES,
     Allocation,
@@ -209,8 +210,8 @@ def disburse(site: Site, source: FundingSource, amount_fen: int, *, entry_date: 
     available = payable(site, source.id)
     if amount_fen > available and not override_reason.strip():
         raise FundingError(_("%(site)s 的 %(source)s 可拨付 %(a)s 元，本次 %(b)s 元超出；如确需超额拨付，请填写理由。",
-                             site=site.community.name, source=source.name, a=f"{available / 100:,.2f}",
-                             b=f"{amount_fen / 100:,.2f}"))
+                             site=site.community.name, source=source.name, a=yuan_text(available),
+                             b=yuan_text(amount_fen)))
     line = Disbursement(site_id=site.id, source_id=source.id, entry_date=entry_date, amount_fen=amount_fen,
                         voucher_no=voucher_no, note=note.strip(),
                         override_reason=override_reason.strip() if amount_fen > available else "",

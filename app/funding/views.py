@@ -10,6 +10,7 @@ from app.database import china_today, utcnow
 from app.downloads import attachment
 from app.extensions import db
 from app.files.storage import UploadRejected, save_upload, send_stored
+from app.formatting import yuan_text
 from app.funding import operations
 from app.funding.models import Allocation, Disbursement, PeriodSignOff, Site, SpendingLine, Tranche, TrancheRelease
 from app.funding.operations import FundingError
@@ -406,7 +407,7 @@ def batch(programme_id: int):
         else:
             db.session.commit()
             flash(_("已批量拨付 %(n)d 笔，合计 %(t)s 元。", n=len(lines),
-                    t=f"{sum(line.amount_fen for line in lines) / 100:,.2f}"), "success")
+                    t=yuan_text(sum(line.amount_fen for line in lines))), "success")
             return redirect(url_for("funding.programme", programme_id=programme.id))
     elif request.method == "POST" and not form.validate():
         _flash_errors(form)

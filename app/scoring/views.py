@@ -12,6 +12,7 @@ from app.applications.models import Application, ApplicationStatus
 from app.database import china_today, utcnow
 from app.downloads import attachment
 from app.extensions import db
+from app.formatting import yuan_text
 from app.permissions import Permission, authorize, can_score, can_view_programme, has_permission, requires
 from app.programmes.models import Programme
 from app.scoring import operations
@@ -400,7 +401,7 @@ def selection(programme_id: int):
     add_form.in_id.choices = options(candidates)
     objection_form = ObjectionForm()
     objection_form.application_id.choices = options([(0, _("（整份名单）")), *in_list])
-    tiers = options([(t.id, f"{t.name}（{t.total_fen / 100:,.0f} 元）") for t in programme.tiers])
+    tiers = options([(t.id, f"{t.name}（{yuan_text(t.total_fen)} 元）") for t in programme.tiers])
     return render_template(
         "scoring/selection.html", programme=programme, selection=current, rows=rows,
         warnings=selecting.warnings(current) if current else [], swap_form=swap_form, add_form=add_form,

@@ -1,0 +1,189 @@
+"""Money through the pages: over-payment, reversals, sign-off locking, batch payments, tranches, township
+isolation, receipts."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from app.audit.models import AuditAction, AuditLog
+from app.database import china_today
+from app.extensions import db
+from app.funding.models import Allocation, Disbursement, SpendingLine
+from tests.files.test_storage import make_pdf
+
+
+def _sum(app, model, **where) -> int:
+    with app.app_context():
+        query = sa.select(sa.func.coalesce(sa.func.sum(model.amount_fen), 0))
+        for key, value in where.items():
+            query = query.where(getattr(model, key) == value)
+        return db.session.scalar(query)
+
+
+def _pay(client, funded, site=0, amount="10000", voucher="V-1", source=None, **extra):
+    return client.post(f"/funding/sites/{funded.sites[site]}/disbursements", data={
+        "source_id": source or funded.city, "amount": amount, "entry_date": china_today().isoformat(),
+        "voucher_no": voucher, **extra}, follow_redirects=True)
+
+
+def test_finance_pays_and_over_payment_needs_a_reason(app, client, login_as, funded):
+    login_as("finance")
+    assert "拨付已录入" in _pay(client, funded, amount="25,000.50").get_data(as_text=True)
+    page = _pay(client, funded, amount="5000", voucher="V-2").get_data(as_text=True)
+    assert "可拨付 4,999.50 元" in page and "超出" in page
+    assert _sum(app, Disbursement, site_id=funded.sites[0]) == 2_500_050
+    page = _pay(client, funded, amount="5000", voucher="V-2", override_reason="镇里垫付后结算").get_data(as_text=True)
+    assert "拨付已录入" in page
+    with app.app_context():
+        line = db.session.scalar(sa.select(Disbursement).where(Disbursement.voucher_no == "V-2"))
+        assert line.override_reason == "镇里垫付后结算"
+    assert "拨付超过下达" in client.get(f"/funding/programmes/{funded.programme}").get_data(as_text=True)
+
+
+def test_bad_amounts_and_a_used_voucher(app, client, login_as, funded):
+    login_as("finance")
+    for amount, message in [("1.234", "两位小数"), ("-5", "负数"), ("1e20", "过大"), ("abc", "请填写金额")]:
+        assert message in _pay(client, funded, amount=amount).get_data(as_text=True), amount
+    _pay(client, funded, amount="100", voucher="DUP-1")
+    assert "凭证号 DUP-1 已使用过" in _pay(client, funded, site=1, amount="100", voucher="DUP-1").get_data(
+        as_text=True)
+    assert _sum(app, Disbursement) == 10_000
+
+
+def test_reversal_undoes_a_payment_without_touching_it(app, client, login_as, funded):
+    login_as("finance")
+    _pay(client, funded, amount="3000", voucher="R-1")
+    with app.app_context():
+        line = db.session.scalar(sa.select(Disbursement).where(Disbursement.voucher_no == "R-1"))
+        line_id, before = line.id, (line.amount_fen, line.entry_date)
+    response = client.post(f"/funding/disbursements/{line_id}/reverse", data={
+        "entry_date": china_today().isoformat(), "reason": "金额误录"}, follow_redirects=True)
+    assert "已录入冲销分录" in response.get_data(as_text=True)
+    assert _sum(app, Disbursement, site_id=funded.sites[0]) == 0
+    with app.app_context():
+        line = db.session.get(Disbursement, line_id)
+        assert (line.amount_fen, line.entry_date) == before
+    again = client.post(f"/funding/disbursements/{line_id}/reverse", data={
+        "entry_date": china_today().isoformat(), "reason": "再来"}, follow_redirects=True)
+    assert "已冲销" in again.get_data(as_text=True)
+
+
+def test_a_signed_off_period_takes_no_more_entries(app, client, login_as, funded):
+    login_as("finance")
+    last_month = (china_today().replace(day=1) - timedelta(days=1))
+    label = f"{last_month.year}-{last_month.month:02d}"
+    assert client.post("/funding/periods", data={"label": label}).status_code == 302
+    page = client.post(f"/funding/sites/{funded.sites[0]}/disbursements", data={
+        "source_id": funded.city, "amount": "100", "entry_date": last_month.isoformat(), "voucher_no": "P-1"},
+        follow_redirects=True).get_data(as_text=True)
+    assert "已结账" in page and _sum(app, Disbursement) == 0
+    # The same correction, dated today (an open period), goes in as an adjusting entry.
+    _pay(client, funded, amount="100", voucher="P-1")
+    assert _sum(app, Disbursement) == 10_000
+    quarter = f"{last_month.year}Q{(last_month.month - 1) // 3 + 1}"
+    overlapping = client.post("/funding/periods", data={"label": quarter})
+    assert "重叠" in overlapping.get_data(as_text=True)
+    assert "2024-05（月）" in client.post("/funding/periods", data={"label": "2024-13"}).get_data(as_text=True)
+
+
+def test_batch_pays_what_is_payable_with_tranches(app, client, login_as, funded):
+    login_as("finance")
+    response = client.post(f"/funding/programmes/{funded.programme}/tranches", data={
+        "items-0-name": "第一批", "items-0-percent": "50", "items-0-condition": "",
+        "items-1-name": "第二批", "items-1-percent": "50", "items-1-condition": "中期自评通过"})
+    assert response.status_code == 302
+    preview = client.post(f"/funding/programmes/{funded.programme}/batch", data={
+        "source_id": funded.city, "entry_date": china_today().isoformat(), "voucher_prefix": "B1", "confirm": "0"})
+    assert "¥15,000.00" in preview.get_data(as_text=True)
+    client.post(f"/funding/programmes/{funded.programme}/batch", data={
+        "source_id": funded.city, "entry_date": china_today().isoformat(), "voucher_prefix": "B1", "confirm": "1"})
+    assert _sum(app, Disbursement, source_id=funded.city) == 3_000_000  # half of 30,000 for each of two sites
+    # The second half waits for its condition: nothing more is payable until the bureau or finance releases it.
+    page = _pay(client, funded, site=1, amount="1", voucher="B-X").get_data(as_text=True)
+    assert "可拨付 0.00 元" in page
+    with app.app_context():
+        from app.funding.models import Tranche
+
+        second = db.session.scalar(sa.select(Tranche).where(Tranche.sequence == 2))
+        second_id = second.id
+    client.post(f"/funding/sites/{funded.sites[1]}/release", data={"tranche_id": second_id, "note": "已通过"})
+    assert "拨付已录入" in _pay(client, funded, site=1, amount="15000", voucher="B-2").get_data(as_text=True)
+    page = client.post(f"/funding/programmes/{funded.programme}/tranches", data={
+        "items-0-name": "全部", "items-0-percent": "90"}).get_data(as_text=True)
+    assert "100" in page
+
+
+def test_township_records_spending_for_its_own_site_only(app, client, login_as, funded):
+    login_as("township")  # 安海镇
+    response = client.post(f"/funding/sites/{funded.sites[0]}/spending", data={
+        "source_id": funded.city, "entry_date": china_today().isoformat(), "item": "议事厅桌椅",
+        "category": "设施设备", "amount": "1200", "payee": "某家具厂",
+        "receipt": (io.BytesIO(make_pdf()), "发票（扫描件）.pdf")}, content_type="multipart/form-data",
+        follow_redirects=True)
+    assert "支出已录入" in response.get_data(as_text=True)
+    assert _sum(app, SpendingLine) == 120_000
+    with app.app_context():
+        line = db.session.scalar(sa.select(SpendingLine))
+        assert line.receipt.original_name == "发票（扫描件）.pdf"
+        line_id = line.id
+    assert client.get(f"/funding/spending/{line_id}/receipt").data == make_pdf()
+    # Spending above what was paid is recorded, and flagged.
+    assert "支出超过已拨付" in client.get(f"/funding/programmes/{funded.programme}").get_data(as_text=True)
+    # Another township's site: neither seen nor written.
+    assert client.get(f"/funding/sites/{funded.sites[1]}").status_code == 403
+    assert client.post(f"/funding/sites/{funded.sites[1]}/spending", data={
+        "source_id": funded.city, "entry_date": china_today().isoformat(), "item": "x", "category": "其他",
+        "amount": "1"}).status_code == 403
+    assert "F-2" not in client.get(f"/funding/programmes/{funded.programme}").get_data(as_text=True)
+    assert client.post(f"/funding/sites/{funded.sites[0]}/disbursements", data={}).status_code == 403
+
+
+def test_a_receipt_must_be_a_pdf_or_an_image(app, client, login_as, funded):
+    login_as("township")
+    page = client.post(f"/funding/sites/{funded.sites[0]}/spending", data={
+        "source_id": funded.city, "entry_date": china_today().isoformat(), "item": "x", "category": "其他",
+        "amount": "10", "receipt": (io.BytesIO(b"PK\x03\x04 not really"), "发票.docx")},
+        content_type="multipart/form-data", follow_redirects=True).get_data(as_text=True)
+    assert "只能上传" in page and _sum(app, SpendingLine) == 0
+
+
+def test_township_adds_only_local_funds(app, client, login_as, funded):
+    login_as("township")
+    page = client.post(f"/funding/sites/{funded.sites[0]}/allocations", data={
+        "source_id": funded.city, "direction": "add", "amount": "1000", "entry_date": china_today().isoformat(),
+        "reason": "自行追加"}, follow_redirects=True).get_data(as_text=True)
+    assert "只能录入本级配套" in page
+    client.post(f"/funding/sites/{funded.sites[0]}/allocations", data={
+        "source_id": funded.matching, "direction": "add", "amount": "10000", "entry_date": china_today().isoformat(),
+        "reason": "镇配套"})
+    assert _sum(app, Allocation, source_id=funded.matching) == 1_000_000
+
+
+def test_every_money_change_is_audited_with_before_and_after(app, client, login_as, funded):
+    login_as("finance")
+    _pay(client, funded, amount="100", voucher="A-1")
+    with app.app_context():
+        entry = db.session.scalar(sa.select(AuditLog).where(AuditLog.object_type == "Disbursement",
+                                                            AuditLog.action == AuditAction.INSERT))
+        assert entry.after["amount_fen"] == 10_000 and entry.after["voucher_no"] == "A-1"
+        assert entry.actor_name.startswith("finance")
+
+
+def test_reconciliation_query_count_does_not_grow(app, client, login_as, funded, count_queries):
+    login_as("finance")
+    client.get(f"/funding/programmes/{funded.programme}")
+    with count_queries() as small:
+        client.get(f"/funding/programmes/{funded.programme}")
+    for number in range(5):
+        _pay(client, funded, site=number % 2, amount="10", voucher=f"Q-{number}")
+    with count_queries() as large:
+        client.get(f"/funding/programmes/{funded.programme}")
+    assert large.count == small.count
+
+
+def test_money_columns_are_integers(app, funded):
+    for model in (Allocation, Disbursement, SpendingLine):
+        assert str(model.__table__.c.amount_fen.type) == "BIGINT"
