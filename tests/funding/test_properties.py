@@ -427,7 +427,7 @@ def _assert_orm_refuses_changes(ledger: Ledger) -> None:
     assert _snapshot(ledger) == before
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(step_list=steps)
 def test_money_stays_exact(app, ledger, step_list):
