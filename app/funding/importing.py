@@ -32,6 +32,8 @@ _DATE = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?: 00:00:00)?")
 _SERIAL = re.compile(r"\d{5}")
 _EXCEL_EPOCH = date(1899, 12, 30)
 _SERIAL_RANGE = ((date(2000, 1, 1) - _EXCEL_EPOCH).days, (date(2099, 12, 31) - _EXCEL_EPOCH).days)
+# A plain decimal number (Excel may write a large or tiny one with an exponent).
+_NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
 # Excel keeps 15 significant digits; a longer number is a double's noise (0.30000000000000004), not a typed amount.
 _EXCEL_DIGITS = 15
 
@@ -57,11 +59,11 @@ def _parse_date(text: str) -> date | None:
 def _parse_amount(text: str) -> tuple[int | None, str | None]:
     """(fen, None) or (None, the problem)."""
     cleaned = text.replace(",", "").replace("，", "").lstrip("¥￥").strip()
+    if not _NUMBER.fullmatch(cleaned):
+        return None, _("金额“%(v)s”不是数字", v=text)
     try:
         amount = Decimal(cleaned)
     except InvalidOperation:
-        return None, _("金额“%(v)s”不是数字", v=text)
-    if not amount.is_finite():
         return None, _("金额“%(v)s”不是数字", v=text)
     digits = amount.as_tuple()
     if len(digits.digits) > _EXCEL_DIGITS and digits.exponent < -2:

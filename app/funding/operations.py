@@ -90,10 +90,11 @@ def sign_off(label: str, note: str, user) -> PeriodSignOff:
 
 
 def _sum(model, site_id: int, source_id: int) -> int:
-    return db.session.scalar(
+    # PostgreSQL sums a BIGINT into NUMERIC (a Decimal); money stays an int here.
+    return int(db.session.scalar(
         sa.select(sa.func.coalesce(sa.func.sum(model.amount_fen), 0)).where(
             model.site_id == site_id, model.source_id == source_id)
-    )
+    ))
 
 
 def allocated(site: Site, source_id: int) -> int:
@@ -123,7 +124,7 @@ def payable(site: Site, source_id: int) -> int:
 
 
 def _amount(amount_fen: int) -> int:
-    if not isinstance(amount_fen, int) or amount_fen <= 0:
+    if not isinstance(amount_fen, int) or isinstance(amount_fen, bool) or amount_fen <= 0:
         raise FundingError(_("金额须大于零。"))
     if amount_fen > MAX_FEN:
         raise FundingError(_("金额过大。"))
@@ -145,11 +146,12 @@ def add_allocation(site: Site, source: FundingSource, amount_fen: int, reason: s
         raise FundingError(_("镇(街道)只能录入本级配套资金或社会资金（含慈善捐赠、社区基金）。"))
     if not reason.strip():
         raise FundingError(_("请填写调整原因。"))
-    if amount_fen == 0 or abs(amount_fen) > MAX_FEN:
+    if not isinstance(amount_fen, int) or isinstance(amount_fen, bool) or amount_fen == 0 or abs(amount_fen) > MAX_FEN:
         raise FundingError(_("金额须不为零且在合理范围内。"))
     _open(entry_date)
     _lock(site)
-    if allocated(site, source.id) + amount_fen < disbursed(site, source.id):
+    # Only a cut can leave less allocated than already paid; a top-up is always welcome.
+    if amount_fen < 0 and allocated(site, source.id) + amount_fen < disbursed(site, source.id):
         raise FundingError(_("调减后下达金额将少于已拨付金额。"))
     allocation = Allocation(site_id=site.id, source_id=source.id, amount_fen=amount_fen, reason=reason.strip(),
                             entry_date=entry_date, created_by_id=_uid(user))
