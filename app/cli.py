@@ -15,10 +15,11 @@ def register_commands(app: Flask) -> None:
 
     @seed.command("places")
     def seed_places():
-        """Load Jinjiang's townships and known communities (safe to run again)."""
-        from app.fixtures import load_places
+        """Load Jinjiang's townships and known communities, and the consultation catalogue (safe to run again)."""
+        from app.fixtures import load_catalogue, load_places
 
         load_places()
+        load_catalogue()
         db.session.commit()
         click.echo("places loaded")
 

@@ -40,3 +40,18 @@ from app.scoring.models import (  # noqa: F401
     TieDecision,
     VetoCondition,
 )
+from app.tracking.models import (  # noqa: F401
+    ArchiveItem,
+    ConsultationMatter,
+    ConsultationRecord,
+    ConsultationRule,
+    MilestoneDocument,
+    MilestoneEvent,
+    MonthlyReport,
+    MonthlyReportPhoto,
+    Notification,
+    ProgressNotice,
+    RepresentativeMeeting,
+    SiteMilestone,
+    SpotCheck,
+)

@@ -39,6 +39,11 @@ class Permission:
     FUNDING_PAY = "funding.pay"  # allocations, disbursements, reversals, tranches, period sign-off
     FUNDING_RELEASE = "funding.release"  # record that a site met a tranche's condition
     FUNDING_SPEND = "funding.spend"  # spending lines and the township's own matching funds
+    TRACKING_VIEW = "tracking.view"  # milestones, monthly reports, archive, ledger, spot checks (scoped)
+    TRACKING_SUBMIT = "tracking.submit"  # the township's milestones and monthly reports for its sites
+    TRACKING_REVIEW = "tracking.review"  # accept or return milestones, issue 通报, spot checks
+    ARCHIVE_UPLOAD = "archive.upload"
+    LEDGER_RECORD = "ledger.record"
 
 
 _EVERYONE = {Permission.HOME, Permission.PROFILE}
@@ -46,23 +51,27 @@ _EVERYONE = {Permission.HOME, Permission.PROFILE}
 # Separation of duties (三权分立): the admin manages accounts and sees no business data; the auditor
 # reads the audit log only; nobody else reads the audit log.
 _READ_PROGRAMMES = {Permission.PLACES_VIEW, Permission.PROGRAMMES_VIEW, Permission.APPLICATIONS_VIEW,
-                    Permission.FUNDING_VIEW}
+                    Permission.FUNDING_VIEW, Permission.TRACKING_VIEW}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.BUREAU: frozenset(
         _EVERYONE | _READ_PROGRAMMES
         | {Permission.PLACES_MANAGE, Permission.PROGRAMMES_MANAGE, Permission.APPLICATIONS_REVIEW,
            Permission.SCORING_MANAGE, Permission.RANKING_VIEW, Permission.SCORING_WORKBOOK,
-           Permission.FUNDING_RELEASE}
+           Permission.FUNDING_RELEASE, Permission.TRACKING_REVIEW}
     ),
     # Finance co-evaluates with the bureau: it sees the ranking and the selection, and decides nothing here.
     Role.FINANCE: frozenset(
         _EVERYONE | _READ_PROGRAMMES | {Permission.RANKING_VIEW, Permission.FUNDING_PAY, Permission.FUNDING_RELEASE}
     ),
     Role.TOWNSHIP: frozenset(
-        _EVERYONE | _READ_PROGRAMMES | {Permission.APPLICATIONS_NOMINATE, Permission.FUNDING_SPEND}
+        _EVERYONE | _READ_PROGRAMMES | {Permission.APPLICATIONS_NOMINATE, Permission.FUNDING_SPEND,
+                                        Permission.TRACKING_SUBMIT, Permission.ARCHIVE_UPLOAD,
+                                        Permission.LEDGER_RECORD}
     ),
-    Role.COMMUNITY: frozenset(_EVERYONE | _READ_PROGRAMMES | {Permission.FUNDING_SPEND}),
+    Role.COMMUNITY: frozenset(
+        _EVERYONE | _READ_PROGRAMMES | {Permission.FUNDING_SPEND, Permission.ARCHIVE_UPLOAD, Permission.LEDGER_RECORD}
+    ),
     Role.EVALUATOR: frozenset(_EVERYONE | {Permission.SCORING_SCORE, Permission.SCORING_WORKBOOK}),
     Role.ADMIN: frozenset(_EVERYONE | {Permission.ACCOUNTS_MANAGE}),
     Role.AUDITOR: frozenset(_EVERYONE | {Permission.AUDIT_VIEW}),
@@ -288,6 +297,20 @@ def can_view_site(user, site) -> bool:
 def can_spend_for(user, site) -> bool:
     """A township records spending for its own sites, a community for itself."""
     return has_permission(user, Permission.FUNDING_SPEND) and can_view_site(user, site)
+
+
+def can_submit_for(user, site) -> bool:
+    """Milestones and monthly reports are submitted by the site's township."""
+    return has_permission(user, Permission.TRACKING_SUBMIT) and user.township_id == site.township_id
+
+
+def can_upload_archive(user, site) -> bool:
+    return has_permission(user, Permission.ARCHIVE_UPLOAD) and can_view_site(user, site)
+
+
+def can_record_ledger(user, community) -> bool:
+    """A community keeps its own ledger; its township may keep it on its behalf."""
+    return has_permission(user, Permission.LEDGER_RECORD) and can_view_community(user, community)
 
 
 def authorize(allowed: bool) -> None:

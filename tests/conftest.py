@@ -18,7 +18,7 @@ from app import create_app
 from app.accounts.models import Role, User
 from app.accounts.operations import create_user
 from app.extensions import db
-from app.fixtures import DEMO_PASSWORD, load_places
+from app.fixtures import DEMO_PASSWORD, load_catalogue, load_places
 from app.places.models import Community, Township
 from tests.pgserver import PostgresServer
 
@@ -66,6 +66,7 @@ def app(request, tmp_path_factory):
     with application.app_context():
         upgrade()
         load_places()
+        load_catalogue()
         db.session.commit()
     yield application
     with application.app_context():
