@@ -82,8 +82,11 @@ def register_blueprints(app: Flask) -> None:
     from app.places.views import bp as places_bp
     from app.programmes.views import bp as programmes_bp
     from app.scoring.views import bp as scoring_bp
+    from app.tracking.notification_views import bp as notifications_bp
+    from app.tracking.progress_views import bp as progress_bp
 
-    blueprints = (main_bp, accounts_bp, places_bp, programmes_bp, applications_bp, scoring_bp, funding_bp, audit_bp)
+    blueprints = (main_bp, accounts_bp, places_bp, programmes_bp, applications_bp, scoring_bp, funding_bp,
+                  progress_bp, notifications_bp, audit_bp)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
 
@@ -116,3 +119,18 @@ def register_template_helpers(app: Flask) -> None:
 
     formatting.init_app(app)
     app.jinja_env.globals["get_locale"] = get_locale
+
+    @app.context_processor
+    def _unread():
+        from functools import cache
+
+        @cache
+        def unread_notifications() -> int:
+            # One COUNT per page, and only when the navigation is drawn for a logged-in user.
+            if not current_user.is_authenticated:
+                return 0
+            from app.tracking.notifications import unread_count
+
+            return unread_count(current_user)
+
+        return {"unread_notifications": unread_notifications}

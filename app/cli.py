@@ -55,6 +55,15 @@ def register_commands(app: Flask) -> None:
         db.session.commit()
         click.echo(f"admin {username} created")
 
+    @app.cli.command("reminders")
+    def reminders():
+        """Make today's monthly-report reminders for every township (run daily from cron)."""
+        from app.tracking.notifications import all_reminders
+
+        count = all_reminders()
+        db.session.commit()
+        click.echo(f"{count} reminders")
+
     @app.cli.command("purge-audit")
     @click.option("--older-than-days", type=int, required=True)
     def purge_audit(older_than_days: int):

@@ -33,6 +33,11 @@ def home():
         townships = db.session.scalars(visible_townships(current_user)).all()
         counts = community_counts(current_user)
         context.update(townships=townships, counts=counts, total=sum(counts.values()))
+    if role == Role.TOWNSHIP:
+        from app.tracking.notifications import monthly_reminders
+
+        if monthly_reminders(current_user.township_id):
+            db.session.commit()  # reminders due today, made once (each has its own key)
     if role == Role.COMMUNITY:
         context["community"] = current_user.community
     if has_permission(current_user, Permission.PROGRAMMES_VIEW):

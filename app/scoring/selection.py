@@ -5,13 +5,13 @@ objections (异议), and finalisation, which creates the sites and their allocat
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
 
 from app.applications.models import Application, ApplicationStatus
-from app.database import china_today, utcnow
+from app.database import CHINA, china_today, utcnow
 from app.extensions import db
 from app.funding.models import Allocation, Site
 from app.places.models import Township
@@ -211,6 +211,7 @@ def answer_objection(objection: Objection, response: str, user) -> None:
 def finalise(selection: Selection, user, today: date | None = None) -> list[Site]:
     """After the notice: one Site per entry and one Allocation per amount of its tier; the programme is selected."""
     _require(selection, SelectionStatus.PUBLICISED)
+    selected_at = utcnow() if today is None else datetime.combine(today, time(12), tzinfo=CHINA)
     today = today or china_today()
     if today <= selection.publicity_end:
         raise SelectionError(_("公示期至 %(d)s 结束，结束后才能确定名单。", d=selection.publicity_end.isoformat()))
@@ -224,7 +225,7 @@ def finalise(selection: Selection, user, today: date | None = None) -> list[Site
         application = entry.application
         site = Site(programme_id=selection.programme_id, application_id=application.id,
                     township_id=application.township_id, community_id=application.community_id,
-                    tier_id=entry.tier_id, rank=entry.position)
+                    tier_id=entry.tier_id, rank=entry.position, selected_at=selected_at)
         db.session.add(site)
         for amount in entry.tier.amounts:
             site.allocations.append(Allocation(
@@ -233,6 +234,10 @@ def finalise(selection: Selection, user, today: date | None = None) -> list[Site
                 reason=f"按补助档次“{entry.tier.name}”下达",
                 created_by_id=user.id if user is not None else None))
         sites.append(site)
+    db.session.flush()
+    from app.tracking.progress import ensure_site_milestones
+
+    ensure_site_milestones(selection.programme)  # each site now owes its charter, summary …
     selection.status = SelectionStatus.FINAL
     selection.finalised_at = utcnow()
     selection.finalised_by_id = user.id if user is not None else None

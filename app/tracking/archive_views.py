@@ -1,0 +1,150 @@
+"""The project archive pages: a site's checklist of the eight kinds, uploads, downloads, the zip, and the
+programme overview (sites × kinds). Load → check → act → commit once."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy.orm import joinedload
+
+from app.audit.models import AuditAction
+from app.audit.operations import record
+from app.downloads import attachment
+from app.extensions import db
+from app.files.storage import send_stored
+from app.funding.models import Site
+from app.permissions import (
+    Permission,
+    authorize,
+    can_upload_archive,
+    can_view_programme,
+    can_view_site,
+    requires,
+    site_filter,
+)
+from app.places.models import Township
+from app.programmes.models import Programme
+from app.tracking import archive
+from app.tracking.archive import ArchiveError
+from app.tracking.models import ArchiveItem, ArchiveKind
+from forms.archive import ArchiveItemForm, DeleteItemForm
+
+bp = Blueprint("archive", __name__, url_prefix="/archive")
+
+
+def _site(site_id: int) -> Site:
+    site = db.get_or_404(Site, site_id)
+    authorize(can_view_site(current_user, site))
+    return site
+
+
+def _item(item_id: int) -> ArchiveItem:
+    """A live item and its site, checked; a removed item is gone for every page."""
+    item = db.get_or_404(ArchiveItem, item_id)
+    if item.deleted_at is not None:
+        abort(404)
+    _site(item.site_id)
+    return item
+
+
+def _back(site: Site, kind: ArchiveKind | None = None):
+    return redirect(url_for("archive.site", site_id=site.id) + (f"#kind-{kind.value}" if kind else ""))
+
+
+def _render_site(site: Site, form: ArchiveItemForm | None = None, status: int = 200):
+    counts = archive.completeness(site)
+    items = archive.items_of(site)
+    uploader = can_upload_archive(current_user, site)
+    if form is None and uploader:
+        wanted = request.args.get("kind", "")
+        form = ArchiveItemForm(formdata=None, kind=wanted if wanted in {k.value for k in ArchiveKind} else None)
+    return render_template(
+        "archive/site.html", site=site, counts=counts, missing=archive.missing_kinds(counts),
+        grouped=archive.by_kind(items), percent=archive.percent_complete(dict(counts)), uploader=uploader,
+        form=form, delete_form=DeleteItemForm(formdata=None), kinds=archive.KINDS,
+    ), status
+
+
+@bp.route("/sites/<int:site_id>")
+@requires(Permission.TRACKING_VIEW)
+def site(site_id: int):
+    return _render_site(_site(site_id))
+
+
+@bp.route("/sites/<int:site_id>/items", methods=["POST"])
+@requires(Permission.ARCHIVE_UPLOAD)
+def upload(site_id: int):
+    site = _site(site_id)
+    authorize(can_upload_archive(current_user, site))
+    form = ArchiveItemForm()
+    if not form.validate_on_submit():
+        return _render_site(site, form, 400)
+    try:
+        item = archive.add_item(site, form.kind.data, form.title.data, form.item_date.data,
+                                form.description.data or "", form.file.data, current_user)
+    except ArchiveError as error:
+        db.session.rollback()
+        field = form._fields.get(error.field or "file")
+        field.errors = [*field.errors, error.message]
+        return _render_site(db.session.get(Site, site_id), form, 400)
+    kind = item.kind
+    db.session.commit()
+    flash(_("已上传“%(title)s”（%(kind)s）。", title=form.title.data, kind=kind.title), "success")
+    return _back(site, kind)
+
+
+@bp.route("/items/<int:item_id>/delete", methods=["POST"])
+@requires(Permission.ARCHIVE_UPLOAD)
+def delete(item_id: int):
+    item = _item(item_id)
+    site = item.site
+    authorize(can_upload_archive(current_user, site))
+    if not DeleteItemForm().validate_on_submit():
+        abort(400)
+    kind, title = item.kind, item.title
+    archive.remove_item(item, current_user)
+    db.session.commit()
+    flash(_("已删除“%(title)s”。材料仍保留在系统记录中。", title=title), "success")
+    return _back(site, kind)
+
+
+@bp.route("/items/<int:item_id>")
+@requires(Permission.TRACKING_VIEW)
+def download(item_id: int):
+    return send_stored(_item(item_id).file)
+
+
+@bp.route("/sites/<int:site_id>/archive.zip")
+@requires(Permission.TRACKING_VIEW)
+def download_zip(site_id: int):
+    site = _site(site_id)
+    try:
+        data = archive.build_zip(site)
+    except ArchiveError as error:
+        flash(error.message, "danger")
+        return _back(site)
+    record(AuditAction.EXPORT, object_type="Site", object_id=site.id, summary=f"archive zip of site {site.id}")
+    db.session.commit()
+    return attachment(data, archive.zip_filename(site), "application/zip")
+
+
+@bp.route("/programmes/<int:programme_id>")
+@requires(Permission.TRACKING_VIEW)
+def programme(programme_id: int):
+    programme = db.get_or_404(Programme, programme_id)
+    authorize(can_view_programme(current_user, programme))
+    sites = db.session.scalars(
+        sa.select(Site).join(Site.township)
+        .where(Site.programme_id == programme.id, site_filter(current_user))
+        .options(joinedload(Site.township), joinedload(Site.community))
+        .order_by(Township.sort_order, Site.rank, Site.id)
+    ).all()
+    counts = archive.completeness_many(site.id for site in sites)
+    rows = [(site, counts[site.id], archive.percent_complete(counts[site.id])) for site in sites]
+    kinds = archive.KINDS
+    sites_with = {kind: sum(1 for _site, site_counts, _p in rows if site_counts[kind]) for kind in kinds}
+    complete = sum(1 for _site, _c, percent in rows if percent == 100)
+    return render_template("archive/programme.html", programme=programme, rows=rows, kinds=kinds,
+                           sites_with=sites_with, complete=complete)

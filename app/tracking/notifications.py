@@ -1,0 +1,108 @@
+"""In-app notifications, and the monthly-report reminders that townships receive.
+
+Reminders are made when they are due, idempotently (each has a dedupe key): a few days before the 20th, and on
+every day a report is overdue. The township's home page makes them as it opens, and `flask reminders` makes them
+for everyone (run it daily from cron where nobody may log in for days).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+from flask_babel import gettext as _
+
+from app.accounts.models import Role, User
+from app.database import china_today, utcnow
+from app.extensions import db
+from app.funding.models import Site
+from app.programmes.models import Programme, ProgrammeStatus
+from app.tracking.models import MonthlyReport, Notification, ReportStatus
+from app.tracking.progress import due_date, first_of, report_months
+
+REMIND_DAYS_BEFORE = 5
+DAILY_OVERDUE_DAYS = 31
+ACTIVE = (ProgrammeStatus.SELECTED, ProgrammeStatus.IMPLEMENTING)
+
+
+def notify(user_ids: list[int], kind: str, title: str, body: str = "", link: str = "",
+           dedupe_key: str | None = None) -> int:
+    """Add a notification for each user that does not have this one yet; returns how many were added."""
+    if not user_ids:
+        return 0
+    have = set()
+    if dedupe_key:
+        have = set(db.session.scalars(sa.select(Notification.user_id).where(
+            Notification.user_id.in_(user_ids), Notification.dedupe_key == dedupe_key)))
+    added = 0
+    for user_id in user_ids:
+        if user_id not in have:
+            db.session.add(Notification(user_id=user_id, kind=kind, title=title[:200], body=body, link=link[:300],
+                                        dedupe_key=dedupe_key))
+            added += 1
+    db.session.flush()
+    return added
+
+
+def township_users(township_id: int) -> list[int]:
+    return list(db.session.scalars(sa.select(User.id).where(User.role == Role.TOWNSHIP,
+                                                            User.township_id == township_id,
+                                                            User.active.is_(True))))
+
+
+def notify_township(township_id: int, kind: str, title: str, body: str = "", link: str = "",
+                    dedupe_key: str | None = None) -> int:
+    return notify(township_users(township_id), kind, title, body, link, dedupe_key)
+
+
+def unread_count(user) -> int:
+    return db.session.scalar(sa.select(sa.func.count(Notification.id)).where(
+        Notification.user_id == user.id, Notification.read_at.is_(None)))
+
+
+def mark_read(user, notification_id: int | None = None) -> None:
+    query = sa.update(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))
+    if notification_id is not None:
+        query = query.where(Notification.id == notification_id)
+    db.session.execute(query.values(read_at=utcnow()))
+
+
+def monthly_reminders(township_id: int, today: date | None = None) -> int:
+    """Reminders for one township's active sites: before the 20th, and each day a report is overdue."""
+    today = today or china_today()
+    sites = db.session.scalars(
+        sa.select(Site).join(Site.programme)
+        .where(Site.township_id == township_id, Programme.status.in_(ACTIVE))
+        .options(sa.orm.joinedload(Site.community), sa.orm.joinedload(Site.programme))
+    ).unique().all()
+    if not sites:
+        return 0
+    submitted = set(db.session.execute(
+        sa.select(MonthlyReport.site_id, MonthlyReport.month).where(
+            MonthlyReport.site_id.in_([s.id for s in sites]), MonthlyReport.status == ReportStatus.SUBMITTED)
+    ).tuples())
+    users = township_users(township_id)
+    added = 0
+    for site in sites:
+        for month in report_months(site):
+            if month > first_of(today) or (site.id, month) in submitted:
+                continue
+            due = due_date(month)
+            link = f"/progress/sites/{site.id}/reports/{month:%Y-%m}"
+            if today > due:
+                # Daily while the lapse is recent; a long-missing report is not repeated every day for ever.
+                daily = today - due <= timedelta(days=DAILY_OVERDUE_DAYS)
+                key = f"overdue:{site.id}:{month:%Y-%m}" + (f":{today.isoformat()}" if daily else "")
+                added += notify(users, "overdue", _("%(c)s %(m)s 月度进展已逾期", c=site.community.name,
+                                                    m=f"{month:%Y-%m}"),
+                                _("应于 %(d)s 前报送。", d=due.isoformat()), link, key)
+            elif today >= due - timedelta(days=REMIND_DAYS_BEFORE):
+                added += notify(users, "due", _("%(c)s %(m)s 月度进展将于 %(d)s 截止", c=site.community.name,
+                                                m=f"{month:%Y-%m}", d=due.isoformat()), "", link,
+                                f"due:{site.id}:{month:%Y-%m}")
+    return added
+
+
+def all_reminders(today: date | None = None) -> int:
+    township_ids = db.session.scalars(sa.select(Site.township_id).distinct()).all()
+    return sum(monthly_reminders(township_id, today) for township_id in township_ids)

@@ -1,0 +1,324 @@
+"""Milestones per site and monthly progress reports: who is on time, who is late, and the 通报.
+
+Operations flush and never commit. Deadlines are dates in China: "by the 20th" holds until the end of that day.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from flask_babel import gettext as _
+from sqlalchemy.exc import IntegrityError
+
+from app.database import CHINA, china_today, utcnow
+from app.extensions import db
+from app.funding.models import Site, SpendingLine
+from app.programmes.models import MilestoneKind, Programme
+from app.tracking.models import (
+    MilestoneEvent,
+    MilestoneStatus,
+    MonthlyReport,
+    ProgressNotice,
+    ReportStatus,
+    SiteMilestone,
+    SpotCheck,
+)
+
+REPORT_DAY = 20
+# Milestones a site answers after selection (the nomination and the monthly rhythm are tracked elsewhere).
+SITE_KINDS = {MilestoneKind.CHARTER, MilestoneKind.SUMMARY, MilestoneKind.MIDTERM, MilestoneKind.COMPLETION,
+              MilestoneKind.FINAL_SUMMARY, MilestoneKind.OTHER}
+# The township also hands in one summary of all its sites (000 notice: 镇(街道)汇总村级总结、典型案例).
+TOWNSHIP_KINDS = {MilestoneKind.SUMMARY}
+
+
+class ProgressError(Exception):
+    """A step the rules refuse; the message is for the user."""
+
+
+def _uid(user) -> int | None:
+    return user.id if user is not None else None
+
+
+def local_date(moment: datetime | None) -> date | None:
+    return None if moment is None else moment.astimezone(CHINA).date()
+
+
+# --- milestones -------------------------------------------------------------------------------------------
+
+
+def ensure_site_milestones(programme: Programme) -> int:
+    """One SiteMilestone per site and milestone (and per township for its summary); returns how many it made."""
+    sites = db.session.scalars(sa.select(Site).where(Site.programme_id == programme.id)).all()
+    if not sites:
+        return 0
+    existing = set(db.session.execute(
+        sa.select(SiteMilestone.milestone_id, SiteMilestone.site_id, SiteMilestone.township_id)
+        .where(SiteMilestone.programme_id == programme.id)).tuples())
+    made = 0
+    for milestone in programme.milestones:
+        if milestone.kind in SITE_KINDS:
+            for site in sites:
+                if (milestone.id, site.id, site.township_id) not in existing:
+                    db.session.add(SiteMilestone(milestone_id=milestone.id, programme_id=programme.id,
+                                                 township_id=site.township_id, site_id=site.id))
+                    made += 1
+        if milestone.kind in TOWNSHIP_KINDS:
+            for township_id in sorted({site.township_id for site in sites}):
+                if (milestone.id, None, township_id) not in existing:
+                    db.session.add(SiteMilestone(milestone_id=milestone.id, programme_id=programme.id,
+                                                 township_id=township_id, site_id=None))
+                    made += 1
+    db.session.flush()
+    return made
+
+
+M = MilestoneStatus
+MILESTONE_TRANSITIONS = {
+    (M.NOT_STARTED, M.SUBMITTED): "township",
+    (M.RETURNED, M.SUBMITTED): "township",
+    (M.SUBMITTED, M.RETURNED): "bureau",
+    (M.SUBMITTED, M.ACCEPTED): "bureau",
+}
+
+
+def editable(item: SiteMilestone) -> bool:
+    return item.status in (M.NOT_STARTED, M.RETURNED)
+
+
+def save_milestone(item: SiteMilestone, values: dict) -> None:
+    if not editable(item):
+        raise ProgressError(_("已提交的材料不能修改；如需修改，请联系市民政局退回。"))
+    for key, value in values.items():
+        setattr(item, key, value)
+    db.session.flush()
+
+
+def milestone_missing(item: SiteMilestone) -> list[str]:
+    """What a submission needs: some content or a document, and for a charter the vote and approval dates."""
+    missing = []
+    if not item.content.strip() and not item.documents:
+        missing.append(_("请填写内容或上传材料。"))
+    if item.milestone.kind == MilestoneKind.CHARTER:
+        if item.meeting_date is None or not item.meeting_result.strip():
+            missing.append(_("请填写村(居)民会议表决的日期和结果。"))
+        if item.township_approved_on is None:
+            missing.append(_("请填写镇(街道)审批日期。"))
+    return missing
+
+
+def transition_milestone(item: SiteMilestone, new: MilestoneStatus, user, comment: str = "") -> None:
+    old = item.status
+    if (old, new) not in MILESTONE_TRANSITIONS:
+        raise ProgressError(_("不能从“%(a)s”改为“%(b)s”。", a=old.title, b=new.title))
+    comment = comment.strip()
+    if new == M.RETURNED and not comment:
+        raise ProgressError(_("退回须填写意见。"))
+    if new == M.SUBMITTED:
+        missing = milestone_missing(item)
+        if missing:
+            raise ProgressError(" ".join(missing))
+        item.submitted_at = utcnow()
+        item.submitted_late = china_today() > item.milestone.due_date
+    if new in (M.RETURNED, M.ACCEPTED):
+        item.reviewer_comment = comment
+        item.decided_at = utcnow()
+    item.status = new
+    db.session.add(MilestoneEvent(site_milestone=item, actor_id=_uid(user),
+                                  actor_name=user.username if user is not None else "", from_status=old,
+                                  to_status=new, comment=comment))
+    db.session.flush()
+
+
+def timeliness(item: SiteMilestone, today: date | None = None) -> str:
+    """on_time / late / overdue (due, not handed in) / pending (not yet due)."""
+    today = today or china_today()
+    due = item.milestone.due_date
+    if item.submitted_at is not None:
+        return "late" if local_date(item.submitted_at) > due else "on_time"
+    return "overdue" if today > due else "pending"
+
+
+# --- monthly reports -----------------------------------------------------------------------------------
+
+
+def first_of(day: date) -> date:
+    return day.replace(day=1)
+
+
+def next_month(month: date) -> date:
+    return date(month.year + (month.month == 12), month.month % 12 + 1, 1)
+
+
+def due_date(month: date) -> date:
+    return month.replace(day=REPORT_DAY)
+
+
+def report_months(site: Site, programme: Programme | None = None) -> list[date]:
+    """The months a site reports on: from the month after selection to the month of the programme's last
+    milestone (or the end of the programme's year when it has none)."""
+    programme = programme or site.programme
+    start = next_month(first_of(local_date(site.selected_at)))
+    last_due = max((m.due_date for m in programme.milestones), default=None)
+    end = first_of(last_due) if last_due else date(programme.year, 12, 1)
+    months = []
+    month = start
+    while month <= end:
+        months.append(month)
+        month = next_month(month)
+    return months
+
+
+@dataclass(frozen=True)
+class Cell:
+    month: date
+    state: str  # on_time / late / missing / draft / not_due / not_begun
+    report: MonthlyReport | None
+
+
+def cell(month: date, report: MonthlyReport | None, today: date) -> Cell:
+    if month > first_of(today):
+        return Cell(month, "not_begun", report)
+    if report is not None and report.status == ReportStatus.SUBMITTED:
+        state = "on_time" if local_date(report.submitted_at) <= due_date(month) else "late"
+        return Cell(month, state, report)
+    if today > due_date(month):
+        return Cell(month, "missing", report)
+    return Cell(month, "draft" if report is not None else "not_due", report)
+
+
+def parse_month(text: str) -> date:
+    try:
+        year, number = (int(part) for part in text.split("-"))
+        return date(year, number, 1)
+    except (ValueError, TypeError) as error:
+        raise ProgressError(_("月份应写成 2024-05。")) from error
+
+
+def report_for(site: Site, month: date) -> MonthlyReport | None:
+    return db.session.scalar(sa.select(MonthlyReport).where(MonthlyReport.site_id == site.id,
+                                                            MonthlyReport.month == month))
+
+
+def check_month(site: Site, month: date) -> None:
+    if month > first_of(china_today()):
+        raise ProgressError(_("%(m)s 尚未开始，不能报送该月进展。", m=f"{month:%Y-%m}"))
+    if month not in report_months(site):
+        raise ProgressError(_("%(m)s 不在本项目的月度报送期内。", m=f"{month:%Y-%m}"))
+
+
+def save_report(site: Site, month: date, values: dict, user) -> MonthlyReport:
+    """The site's report for ``month``, created once (a second request finds the first), updated while a draft."""
+    check_month(site, month)
+    report = report_for(site, month)
+    if report is None:
+        report = MonthlyReport(site_id=site.id, month=month, created_by_id=_uid(user))
+        try:
+            with db.session.begin_nested():
+                db.session.add(report)
+                db.session.flush()
+        except IntegrityError:
+            report = report_for(site, month)  # two clicks at once: the other one made it
+    if report.status == ReportStatus.SUBMITTED:
+        raise ProgressError(_("该月进展已报送，不能再修改。"))
+    for key, value in values.items():
+        setattr(report, key, value)
+    db.session.flush()
+    return report
+
+
+def submit_report(report: MonthlyReport) -> None:
+    if report.status == ReportStatus.SUBMITTED:
+        raise ProgressError(_("该月进展已报送。"))
+    if not report.work_done.strip():
+        raise ProgressError(_("请填写本月完成的工作。"))
+    report.status = ReportStatus.SUBMITTED
+    report.submitted_at = utcnow()
+    db.session.flush()
+
+
+def spending_in_month(site: Site, month: date) -> int:
+    """What the funding records say the site spent that month, shown beside the township's own figure."""
+    return int(db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(SpendingLine.amount_fen), 0)).where(
+            SpendingLine.site_id == site.id, SpendingLine.entry_date >= month,
+            SpendingLine.entry_date < next_month(month))
+    ))
+
+
+@dataclass
+class GridRow:
+    site: Site
+    cells: list[Cell]
+
+    @property
+    def missing(self) -> int:
+        return sum(1 for c in self.cells if c.state == "missing")
+
+
+def monthly_grid(programme: Programme, site_filter=sa.true(), today: date | None = None) -> tuple[list[date],
+                                                                                                   list[GridRow]]:
+    """Sites × months of a programme, in two queries."""
+    today = today or china_today()
+    sites = db.session.scalars(
+        sa.select(Site).where(Site.programme_id == programme.id, site_filter)
+        .options(sa.orm.joinedload(Site.township), sa.orm.joinedload(Site.community))
+        .order_by(Site.township_id, Site.rank, Site.id)
+    ).unique().all()
+    reports = {(r.site_id, r.month): r for r in db.session.scalars(
+        sa.select(MonthlyReport).where(MonthlyReport.site_id.in_([s.id for s in sites])))} if sites else {}
+    months = sorted({m for site in sites for m in report_months(site, programme)})
+    rows = []
+    for site in sites:
+        own = set(report_months(site, programme))
+        rows.append(GridRow(site, [cell(m, reports.get((site.id, m)), today) if m in own else Cell(m, "none", None)
+                                   for m in months]))
+    return months, rows
+
+
+def overdue_by_township(rows: list[GridRow]) -> list[tuple[str, int, int]]:
+    """(township, missing reports, sites) with the most missing first."""
+    totals: dict[int, list] = {}
+    for row in rows:
+        entry = totals.setdefault(row.site.township_id, [row.site.township.name, 0, 0])
+        entry[1] += row.missing
+        entry[2] += 1
+    return sorted((tuple(v) for v in totals.values() if v[1]), key=lambda t: (-t[1], t[0]))
+
+
+# --- 通报 and spot checks ---------------------------------------------------------------------------------
+
+
+def issue_notice(programme: Programme, township_id: int, title: str, content: str, user) -> ProgressNotice:
+    notice = ProgressNotice(programme_id=programme.id, township_id=township_id, issued_on=china_today(),
+                            title=title.strip(), content=content.strip(), issued_by_id=_uid(user))
+    db.session.add(notice)
+    db.session.flush()
+    from app.tracking.notifications import notify_township
+
+    notify_township(township_id, "notice", _("通报：%(t)s", t=notice.title), notice.content[:200],
+                    f"/progress/programmes/{programme.id}#notices", f"notice:{notice.id}")
+    return notice
+
+
+def record_spot_check(site: Site, *, checked_on: date, inspectors: str, findings: str, follow_up_required: bool,
+                      follow_up: str, user) -> SpotCheck:
+    if checked_on > china_today():
+        raise ProgressError(_("抽查日期不能晚于今天。"))
+    check = SpotCheck(site_id=site.id, checked_on=checked_on, inspectors=inspectors.strip(), findings=findings.strip(),
+                      follow_up_required=follow_up_required, follow_up=follow_up.strip(), created_by_id=_uid(user))
+    db.session.add(check)
+    db.session.flush()
+    return check
+
+
+def close_spot_check(check: SpotCheck, note: str) -> None:
+    if check.closed_at is not None:
+        raise ProgressError(_("该抽查已关闭。"))
+    if not note.strip():
+        raise ProgressError(_("请说明整改情况。"))
+    check.closed_at = utcnow()
+    check.closed_note = note.strip()
+    db.session.flush()

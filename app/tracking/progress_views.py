@@ -1,0 +1,331 @@
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy.orm.exc import StaleDataError
+
+from app.database import china_today
+from app.extensions import db
+from app.files.storage import UploadRejected, save_upload, send_stored
+from app.funding.models import Site
+from app.permissions import (
+    Permission,
+    authorize,
+    can_submit_for,
+    can_view_programme,
+    can_view_site,
+    has_permission,
+    requires,
+    site_filter,
+    township_scope,
+)
+from app.places.models import Township
+from app.programmes.models import Programme
+from app.tracking import progress
+from app.tracking.models import (
+    MilestoneDocument,
+    MilestoneStatus,
+    MonthlyReport,
+    MonthlyReportPhoto,
+    ProgressNotice,
+    SiteMilestone,
+    SpotCheck,
+)
+from app.tracking.progress import ProgressError
+from forms.base import options
+from forms.progress import CloseForm, MilestoneForm, NoticeForm, ReportForm, ReviewForm, SpotCheckForm
+
+bp = Blueprint("progress", __name__, url_prefix="/progress")
+PHOTO_KINDS = frozenset({"png", "jpeg"})
+
+
+def _flash_errors(form) -> None:
+    for errors in form.errors.values():
+        for error in errors:
+            flash(str(error), "danger")
+
+
+def _site(site_id: int) -> Site:
+    site = db.get_or_404(Site, site_id)
+    authorize(can_view_site(current_user, site))
+    return site
+
+
+def _milestone(item_id: int) -> SiteMilestone:
+    item = db.get_or_404(SiteMilestone, item_id)
+    if item.site is not None:
+        authorize(can_view_site(current_user, item.site))
+    else:
+        scope = township_scope(current_user)
+        authorize(has_permission(current_user, Permission.TRACKING_VIEW) and scope in (None, item.township_id))
+    return item
+
+
+def _may_submit(item: SiteMilestone) -> bool:
+    return has_permission(current_user, Permission.TRACKING_SUBMIT) and current_user.township_id == item.township_id
+
+
+# --- the programme -------------------------------------------------------------------------------------------
+
+
+@bp.route("/programmes/<int:programme_id>")
+@requires(Permission.TRACKING_VIEW)
+def programme(programme_id: int):
+    programme = db.get_or_404(Programme, programme_id)
+    authorize(can_view_programme(current_user, programme))
+    if progress.ensure_site_milestones(programme):
+        db.session.commit()  # milestones added to the programme after selection appear for every site
+    scope = site_filter(current_user)
+    scope_township = township_scope(current_user)
+    items_query = (
+        sa.select(SiteMilestone).where(SiteMilestone.programme_id == programme.id)
+        .options(sa.orm.joinedload(SiteMilestone.milestone), sa.orm.joinedload(SiteMilestone.township))
+    )
+    if scope_township is not None:
+        items_query = items_query.where(SiteMilestone.township_id == scope_township)
+    items = db.session.scalars(items_query).unique().all()
+    milestones = [m for m in programme.milestones if m.kind in progress.SITE_KINDS]
+    by_site = {(i.site_id, i.milestone_id): i for i in items if i.site_id is not None}
+    township_items = sorted((i for i in items if i.site_id is None), key=lambda i: (i.township.sort_order,
+                                                                                    i.milestone.due_date))
+    months, rows = progress.monthly_grid(programme, scope)
+    notices = db.session.scalars(
+        sa.select(ProgressNotice).where(ProgressNotice.programme_id == programme.id,
+                                        sa.true() if scope_township is None else
+                                        ProgressNotice.township_id == scope_township)
+        .options(sa.orm.joinedload(ProgressNotice.township)).order_by(ProgressNotice.issued_on.desc())
+    ).unique().all()
+    notice_form = NoticeForm()
+    notice_form.township_id.choices = options(sorted({(r.site.township_id, r.site.township.name) for r in rows},
+                                                     key=lambda pair: pair[1]))
+    return render_template(
+        "progress/programme.html", programme=programme, milestones=milestones, rows=rows, months=months,
+        by_site=by_site, township_items=township_items, overdue=progress.overdue_by_township(rows),
+        notices=notices, notice_form=notice_form, today=china_today(), timeliness=progress.timeliness,
+    )
+
+
+@bp.route("/programmes/<int:programme_id>/notices", methods=["POST"])
+@requires(Permission.TRACKING_REVIEW)
+def issue_notice(programme_id: int):
+    programme = db.get_or_404(Programme, programme_id)
+    form = NoticeForm()
+    township = db.session.get(Township, form.township_id.data or 0)
+    if not form.validate_on_submit() or township is None:
+        _flash_errors(form)
+        if township is None:
+            flash(_("请选择镇(街道)。"), "danger")
+        return redirect(url_for("progress.programme", programme_id=programme.id) + "#notices")
+    progress.issue_notice(programme, township.id, form.title.data, form.content.data, current_user)
+    db.session.commit()
+    flash(_("已向%(t)s发出通报。", t=township.name), "success")
+    return redirect(url_for("progress.programme", programme_id=programme.id) + "#notices")
+
+
+# --- one site -----------------------------------------------------------------------------------------------
+
+
+@bp.route("/sites/<int:site_id>")
+@requires(Permission.TRACKING_VIEW)
+def site(site_id: int):
+    site = _site(site_id)
+    if progress.ensure_site_milestones(site.programme):
+        db.session.commit()
+    items = db.session.scalars(
+        sa.select(SiteMilestone).where(SiteMilestone.site_id == site.id)
+        .options(sa.orm.joinedload(SiteMilestone.milestone))
+    ).unique().all()
+    items = sorted(items, key=lambda i: i.milestone.due_date)
+    reports = {r.month: r for r in db.session.scalars(sa.select(MonthlyReport).where(MonthlyReport.site_id == site.id))}
+    today = china_today()
+    cells = [progress.cell(month, reports.get(month), today) for month in progress.report_months(site)]
+    checks = db.session.scalars(sa.select(SpotCheck).where(SpotCheck.site_id == site.id)
+                                .order_by(SpotCheck.checked_on.desc())).all()
+    return render_template(
+        "progress/site.html", site=site, items=items, cells=cells, checks=checks,
+        timeliness=progress.timeliness, can_submit=can_submit_for(current_user, site),
+        can_review=has_permission(current_user, Permission.TRACKING_REVIEW),
+        spot_form=SpotCheckForm(formdata=None, checked_on=today), close_form=CloseForm(formdata=None),
+    )
+
+
+@bp.route("/milestones/<int:item_id>", methods=["GET", "POST"])
+@requires(Permission.TRACKING_VIEW)
+def milestone(item_id: int):
+    item = _milestone(item_id)
+    may_edit = _may_submit(item) and progress.editable(item)
+    form = MilestoneForm(obj=item) if request.method == "GET" else MilestoneForm()
+    if request.method == "GET":
+        form.version.data = str(item.version)
+    if request.method == "POST":
+        authorize(may_edit)
+        if form.validate_on_submit():
+            try:
+                if form.version.data and form.version.data != str(item.version):
+                    raise StaleDataError()
+                progress.save_milestone(item, {
+                    "content": form.content.data or "", "meeting_date": form.meeting_date.data,
+                    "meeting_result": form.meeting_result.data or "",
+                    "township_approved_on": form.township_approved_on.data, "filed_on": form.filed_on.data,
+                    "system_entered_on": form.system_entered_on.data,
+                })
+                if form.document.data and getattr(form.document.data, "filename", ""):
+                    stored = save_upload(form.document.data, uploaded_by=current_user)
+                    db.session.add(MilestoneDocument(site_milestone=item, file=stored,
+                                                     description=form.document_description.data or ""))
+                    db.session.flush()
+                if form.submit_item.data:
+                    progress.transition_milestone(item, MilestoneStatus.SUBMITTED, current_user)
+            except (ProgressError, UploadRejected) as error:
+                db.session.rollback()
+                flash(str(error), "danger")
+            except StaleDataError:
+                db.session.rollback()
+                flash(_("该材料已被他人修改，请刷新后再填写。"), "danger")
+            else:
+                db.session.commit()
+                flash(_("已提交。") if form.submit_item.data else _("已保存。"), "success")
+                return redirect(url_for("progress.milestone", item_id=item.id))
+    return render_template("progress/milestone.html", item=item, form=form, may_edit=may_edit,
+                           review_form=ReviewForm(formdata=None), timeliness=progress.timeliness,
+                           can_review=has_permission(current_user, Permission.TRACKING_REVIEW))
+
+
+@bp.route("/milestones/<int:item_id>/<any(accept, return):decision>", methods=["POST"])
+@requires(Permission.TRACKING_REVIEW)
+def review_milestone(item_id: int, decision: str):
+    item = _milestone(item_id)
+    form = ReviewForm()
+    new = MilestoneStatus.ACCEPTED if decision == "accept" else MilestoneStatus.RETURNED
+    try:
+        if not form.validate_on_submit():
+            raise ProgressError(_("请求有误。"))
+        progress.transition_milestone(item, new, current_user, form.comment.data or "")
+    except ProgressError as error:
+        db.session.rollback()
+        flash(str(error), "danger")
+    else:
+        db.session.commit()
+        if item.site is not None:
+            from app.tracking.notifications import notify_township
+
+            notify_township(item.township_id, "milestone", _("%(m)s：%(s)s", m=item.milestone.name, s=new.title),
+                            item.reviewer_comment, url_for("progress.milestone", item_id=item.id),
+                            f"milestone:{item.id}:{item.version}")
+            db.session.commit()
+        flash(_("已%(s)s。", s=new.title), "success")
+    return redirect(url_for("progress.milestone", item_id=item.id))
+
+
+@bp.route("/milestone-documents/<int:document_id>")
+@requires(Permission.TRACKING_VIEW)
+def milestone_document(document_id: int):
+    document = db.get_or_404(MilestoneDocument, document_id)
+    _milestone(document.site_milestone_id)
+    return send_stored(document.file)
+
+
+# --- monthly reports ------------------------------------------------------------------------------------
+
+
+@bp.route("/sites/<int:site_id>/reports/<month>", methods=["GET", "POST"])
+@requires(Permission.TRACKING_VIEW)
+def report(site_id: int, month: str):
+    site = _site(site_id)
+    try:
+        month_date = progress.parse_month(month)
+        progress.check_month(site, month_date)
+    except ProgressError as error:
+        if request.method == "POST":
+            flash(str(error), "danger")
+            return redirect(url_for("progress.site", site_id=site.id))
+        abort(404)
+    existing = progress.report_for(site, month_date)
+    may_edit = can_submit_for(current_user, site) and (existing is None or existing.status.value == "draft")
+    form = ReportForm(obj=existing) if request.method == "GET" else ReportForm()
+    if request.method == "GET" and existing is not None:
+        form.spent_this_month.data = existing.spent_this_month_fen
+        form.version.data = str(existing.version)
+    if request.method == "POST":
+        authorize(may_edit)
+        if form.validate_on_submit():
+            try:
+                if existing is not None and form.version.data and form.version.data != str(existing.version):
+                    raise StaleDataError()
+                saved = progress.save_report(site, month_date, {
+                    "work_done": form.work_done.data or "", "consultations_held": form.consultations_held.data or 0,
+                    "problems": form.problems.data or "", "next_plan": form.next_plan.data or "",
+                    "spent_this_month_fen": form.spent_this_month.data or 0}, current_user)
+                if form.photo.data and getattr(form.photo.data, "filename", ""):
+                    stored = save_upload(form.photo.data, allowed=PHOTO_KINDS, uploaded_by=current_user)
+                    db.session.add(MonthlyReportPhoto(report=saved, file=stored, caption=form.photo_caption.data or ""))
+                    db.session.flush()
+                if form.submit_report.data:
+                    progress.submit_report(saved)
+            except (ProgressError, UploadRejected) as error:
+                db.session.rollback()
+                flash(str(error), "danger")
+            except StaleDataError:
+                db.session.rollback()
+                flash(_("该月进展已被他人修改，请刷新后再填写。"), "danger")
+            else:
+                db.session.commit()
+                flash(_("已报送。") if form.submit_report.data else _("草稿已保存。"), "success")
+                return redirect(url_for("progress.report", site_id=site.id, month=month))
+    return render_template("progress/report.html", site=site, month=month_date, report=existing, form=form,
+                           may_edit=may_edit, recorded=progress.spending_in_month(site, month_date),
+                           state=progress.cell(month_date, existing, china_today()).state,
+                           due=progress.due_date(month_date))
+
+
+@bp.route("/photos/<int:photo_id>")
+@requires(Permission.TRACKING_VIEW)
+def photo(photo_id: int):
+    item = db.get_or_404(MonthlyReportPhoto, photo_id)
+    _site(item.report.site_id)
+    return send_stored(item.file)
+
+
+# --- spot checks ----------------------------------------------------------------------------------------
+
+
+@bp.route("/sites/<int:site_id>/spot-checks", methods=["POST"])
+@requires(Permission.TRACKING_REVIEW)
+def spot_check(site_id: int):
+    site = _site(site_id)
+    form = SpotCheckForm()
+    if not form.validate_on_submit():
+        _flash_errors(form)
+        return redirect(url_for("progress.site", site_id=site.id) + "#spot-checks")
+    try:
+        progress.record_spot_check(site, checked_on=form.checked_on.data, inspectors=form.inspectors.data,
+                                   findings=form.findings.data, follow_up_required=form.follow_up_required.data,
+                                   follow_up=form.follow_up.data or "", user=current_user)
+    except ProgressError as error:
+        db.session.rollback()
+        flash(str(error), "danger")
+    else:
+        db.session.commit()
+        flash(_("抽查已记录。"), "success")
+    return redirect(url_for("progress.site", site_id=site.id) + "#spot-checks")
+
+
+@bp.route("/spot-checks/<int:check_id>/close", methods=["POST"])
+@requires(Permission.TRACKING_REVIEW)
+def close_spot_check(check_id: int):
+    check = db.get_or_404(SpotCheck, check_id)
+    _site(check.site_id)
+    form = CloseForm()
+    try:
+        if not form.validate_on_submit():
+            raise ProgressError(_("请说明整改情况。"))
+        progress.close_spot_check(check, form.note.data)
+    except ProgressError as error:
+        db.session.rollback()
+        flash(str(error), "danger")
+    else:
+        db.session.commit()
+        flash(_("抽查已关闭。"), "success")
+    return redirect(url_for("progress.site", site_id=check.site_id) + "#spot-checks")
