@@ -158,10 +158,10 @@ def due_date(month: date) -> date:
 
 def report_months(site: Site, programme: Programme | None = None) -> list[date]:
     """The months a site reports on: from the month after selection to the month of the programme's last
-    milestone (or the end of the programme's year when it has none)."""
+    milestone after nomination (or the end of the programme's year when it has none)."""
     programme = programme or site.programme
     start = next_month(first_of(local_date(site.selected_at)))
-    last_due = max((m.due_date for m in programme.milestones), default=None)
+    last_due = max((m.due_date for m in programme.milestones if m.kind != MilestoneKind.NOMINATION), default=None)
     end = first_of(last_due) if last_due else date(programme.year, 12, 1)
     months = []
     month = start

@@ -215,7 +215,7 @@ def review_milestone(item_id: int, decision: str):
                             item.reviewer_comment, url_for("progress.milestone", item_id=item.id),
                             f"milestone:{item.id}:{item.version}")
             db.session.commit()
-        flash(_("已%(s)s。", s=new.title), "success")
+        flash(new.title, "success")
     return redirect(url_for("progress.milestone", item_id=item.id))
 
 
@@ -249,7 +249,10 @@ def report(site_id: int, month: str):
         form.spent_this_month.data = existing.spent_this_month_fen
         form.version.data = str(existing.version)
     if request.method == "POST":
-        authorize(may_edit)
+        authorize(can_submit_for(current_user, site))
+        if not may_edit:
+            flash(_("该月进展已报送，不能再修改。"), "warning")
+            return redirect(url_for("progress.report", site_id=site.id, month=month))
         if form.validate_on_submit():
             try:
                 if existing is not None and form.version.data and form.version.data != str(existing.version):
