@@ -140,7 +140,7 @@ def completeness(site: Site) -> list[tuple[ArchiveKind, int]]:
         sa.select(ArchiveItem.kind, sa.func.count(ArchiveItem.id))
         .where(ArchiveItem.site_id == site.id, _live())
         .group_by(ArchiveItem.kind)
-    ).tuples())
+    ).tuples().all())
     return [(kind, counts.get(kind, 0)) for kind in KINDS]
 
 
@@ -158,7 +158,7 @@ def completeness_many(site_ids: Iterable[int]) -> dict[int, dict[ArchiveKind, in
         sa.select(ArchiveItem.site_id, ArchiveItem.kind, sa.func.count(ArchiveItem.id))
         .where(ArchiveItem.site_id.in_(site_ids), _live())
         .group_by(ArchiveItem.site_id, ArchiveItem.kind)
-    ).tuples()
+    ).tuples().all()
     for site_id, kind, count in rows:
         result[site_id][kind] = count
     return result

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
@@ -151,8 +151,7 @@ class Quarter:
     def end(self) -> date:
         if self.number == 4:
             return date(self.year, 12, 31)
-        return Quarter(self.year, self.number + 1).start.fromordinal(Quarter(self.year, self.number + 1)
-                                                                      .start.toordinal() - 1)
+        return Quarter(self.year, self.number + 1).start - timedelta(days=1)
 
 
 def _counted_day(meeting) -> date | None:
