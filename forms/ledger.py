@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField, FileRequired
@@ -166,5 +166,3 @@ class MeetingForm(BaseForm):
                                      self.abstain.data, self.representatives_total.data)
         return _attach(self, errors) and ok
 
-
-__all__ = ["CONSULTATION_MODES", "MeetingForm", "RecordForm", "date"]

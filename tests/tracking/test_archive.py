@@ -334,7 +334,7 @@ def _field_error(page: str, field: str) -> str:
     [
         ({"data": EXE, "filename": "协商记录.pdf"}, "file", "不支持的文件类型"),
         ({"data": make_pdf(), "filename": "纪要.docx"}, "file", "文件内容与扩展名不符"),
-        ({"data": b"", "filename": "空.pdf"}, "file", "请选择要上传的文件"),
+        ({"data": b"", "filename": "空.pdf"}, "file", "文件为空"),
         ({"data": False}, "file", "请选择要上传的文件"),
         ({"item_date": "2024/13/45"}, "item_date", "日期格式不正确"),
         ({"item_date": "去年五月"}, "item_date", "日期格式不正确"),
