@@ -93,7 +93,7 @@ class RecordForm(BaseForm):
     topic = StringField(_l("协商议题"), validators=[required(), max_length(200)])
     matter_id = SelectField(_l("议题类别（协商事项目录）"), coerce=int, validate_choice=False,
                             validators=[_chosen(_l("请选择议题类别。"))])
-    excluded_rule_id = SelectField(_l("是否属于“五不议”事项"), coerce=int, validate_choice=False)
+    excluded_rule_id = SelectField(_l("是否属于“五不议”事项"), coerce=int, validate_choice=False, default=0)
     unit_level = SelectField(_l("协商单元"), choices=options([(level.value, level.title) for level in UnitLevel]))
     unit_name = StringField(_l("单元名称（如 第一网格、新华街、3号楼）"), validators=[required(), max_length(60)])
     parties = TextAreaField(_l("协商主体"), validators=[required(), max_length(2000)], render_kw={"rows": 2})
@@ -121,8 +121,18 @@ class RecordForm(BaseForm):
         groups: dict[str, list[tuple[int, str]]] = {}
         for matter in matters:
             groups.setdefault(matter.category, []).append((matter.id, matter.item))
-        self.matter_id.choices = {"": [(0, _l("（请选择）"))], **groups}
+        self.matter_id.choices = groups  # the template puts a "please choose" option before the groups
         self.excluded_rule_id.choices = options([(0, _l("否"))] + [(rule.id, rule.text) for rule in rules])
+
+    def validate_matter_id(self, field):
+        offered = {value for items in (field.choices or {}).values() for value, _label in items}
+        if field.data and field.data not in offered:
+            raise ValidationError(_l("请选择列表中的选项。"))
+
+    def validate_excluded_rule_id(self, field):
+        offered = {choice.value for choice in field.choices or ()}
+        if field.data not in offered:
+            raise ValidationError(_l("请选择列表中的选项。"))
 
     def validate_held_at(self, field):
         if field.data is not None and field.data > utcnow():

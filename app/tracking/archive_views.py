@@ -11,6 +11,7 @@ from sqlalchemy.orm import joinedload
 
 from app.audit.models import AuditAction
 from app.audit.operations import record
+from app.database import china_today
 from app.downloads import attachment
 from app.extensions import db
 from app.files.storage import send_stored
@@ -59,11 +60,13 @@ def _render_site(site: Site, form: ArchiveItemForm | None = None, status: int = 
     uploader = can_upload_archive(current_user, site)
     if form is None and uploader:
         wanted = request.args.get("kind", "")
-        form = ArchiveItemForm(formdata=None, kind=wanted if wanted in {k.value for k in ArchiveKind} else None)
+        form = ArchiveItemForm(formdata=None, kind=wanted if wanted in {k.value for k in ArchiveKind} else None,
+                               item_date=china_today())
     return render_template(
         "archive/site.html", site=site, counts=counts, missing=archive.missing_kinds(counts),
         grouped=archive.by_kind(items), percent=archive.percent_complete(dict(counts)), uploader=uploader,
         form=form, delete_form=DeleteItemForm(formdata=None), kinds=archive.KINDS,
+        date_help=_("年-月-日，在 %(start)s 至今天之间", start=archive.programme_start(site).isoformat()),
     ), status
 
 

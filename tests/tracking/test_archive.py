@@ -38,20 +38,6 @@ FOLDER = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _archive_blueprint(app):
-    """Until create_app registers the archive blueprint, register it on the (session-wide) test app once."""
-    if "archive" not in app.blueprints:
-        from app.tracking.archive_views import bp
-
-        handled = app._got_first_request
-        app._got_first_request = False
-        try:
-            app.register_blueprint(bp)
-        finally:
-            app._got_first_request = handled
-
-
 @pytest.fixture
 def sites(app, funded):  # noqa: F811
     """The funded programme moved to last year, so that dates from last 1 January up to today are allowed."""
@@ -430,3 +416,40 @@ def test_completeness_is_one_grouped_query(app, sites, count_queries):
         assert counter.count == 2
         assert counts[0] == (K.MEETINGS, 1) and [kind for kind, _n in counts] == list(K)
         assert many[sites.sites[0]][K.MEETINGS] == 1
+
+
+# --- the demo ----------------------------------------------------------------------------------------------
+
+
+def test_demo_archive_fills_most_kinds_of_the_2023_sites_deterministically(app):
+    from app.files.storage import detect_kind, read_stored
+    from app.fixtures import load_demo
+    from app.fixtures.demo_archive import load_demo_archive
+
+    with app.app_context():
+        load_demo()
+        programme = db.session.scalar(sa.select(Programme).where(Programme.year == 2023, Programme.code == "GJGX"))
+        site_ids = list(db.session.scalars(sa.select(Site.id).where(Site.programme_id == programme.id)))
+
+        def signature():
+            items = db.session.scalars(sa.select(ArchiveItem).where(ArchiveItem.site_id.in_(site_ids))).all()
+            return sorted((item.site_id, item.kind.value, item.title, item.item_date, item.file.sha256)
+                          for item in items)
+
+        # The demo loader brings the archive along; running the archive part again adds nothing.
+        before = signature()
+        assert len(before) > 100
+        assert load_demo_archive() == 0 and signature() == before
+
+        counts = archive.completeness_many(site_ids)
+        filled = [sum(1 for n in site_counts.values() if n) for site_counts in counts.values()]
+        assert len(site_ids) == 12
+        assert sum(1 for n in filled if n >= 6) >= 10  # most sites have most kinds
+        assert any(n < 8 for n in filled)  # and a few kinds stay empty
+        items = db.session.scalars(sa.select(ArchiveItem).where(ArchiveItem.site_id.in_(site_ids))).all()
+        assert all(date(2023, 1, 1) <= item.item_date <= date(2023, 12, 31) for item in items)
+        assert {detect_kind(read_stored(item.file)) for item in items} == {"pdf", "png"}
+        assert all(item.uploaded_by_id is not None for item in items)
+        site = db.session.get(Site, site_ids[0])
+        with zipfile.ZipFile(io.BytesIO(archive.build_zip(site))) as bundle:
+            assert "目录.txt" in bundle.namelist()
