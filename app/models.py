@@ -52,6 +52,7 @@ from app.tracking.models import (  # noqa: F401
     Notification,
     ProgressNotice,
     RepresentativeMeeting,
+    ScorecardDecision,
     SiteMilestone,
     SpotCheck,
 )

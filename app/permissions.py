@@ -44,6 +44,10 @@ class Permission:
     TRACKING_REVIEW = "tracking.review"  # accept or return milestones, issue 通报, spot checks
     ARCHIVE_UPLOAD = "archive.upload"
     LEDGER_RECORD = "ledger.record"
+    REPORTS_VIEW = "reports.view"  # the report shelf (scoped by township for township users)
+    CALENDAR_VIEW = "calendar.view"
+    SCORECARD_VIEW = "scorecard.view"
+    SCORECARD_DECIDE = "scorecard.decide"
 
 
 _EVERYONE = {Permission.HOME, Permission.PROFILE}
@@ -51,18 +55,21 @@ _EVERYONE = {Permission.HOME, Permission.PROFILE}
 # Separation of duties (三权分立): the admin manages accounts and sees no business data; the auditor
 # reads the audit log only; nobody else reads the audit log.
 _READ_PROGRAMMES = {Permission.PLACES_VIEW, Permission.PROGRAMMES_VIEW, Permission.APPLICATIONS_VIEW,
-                    Permission.FUNDING_VIEW, Permission.TRACKING_VIEW}
+                    Permission.FUNDING_VIEW, Permission.TRACKING_VIEW, Permission.REPORTS_VIEW,
+                    Permission.CALENDAR_VIEW}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.BUREAU: frozenset(
         _EVERYONE | _READ_PROGRAMMES
         | {Permission.PLACES_MANAGE, Permission.PROGRAMMES_MANAGE, Permission.APPLICATIONS_REVIEW,
            Permission.SCORING_MANAGE, Permission.RANKING_VIEW, Permission.SCORING_WORKBOOK,
-           Permission.FUNDING_RELEASE, Permission.TRACKING_REVIEW}
+           Permission.FUNDING_RELEASE, Permission.TRACKING_REVIEW, Permission.SCORECARD_VIEW,
+           Permission.SCORECARD_DECIDE}
     ),
     # Finance co-evaluates with the bureau: it sees the ranking and the selection, and decides nothing here.
     Role.FINANCE: frozenset(
-        _EVERYONE | _READ_PROGRAMMES | {Permission.RANKING_VIEW, Permission.FUNDING_PAY, Permission.FUNDING_RELEASE}
+        _EVERYONE | _READ_PROGRAMMES | {Permission.RANKING_VIEW, Permission.FUNDING_PAY, Permission.FUNDING_RELEASE,
+                                        Permission.SCORECARD_VIEW}
     ),
     Role.TOWNSHIP: frozenset(
         _EVERYONE | _READ_PROGRAMMES | {Permission.APPLICATIONS_NOMINATE, Permission.FUNDING_SPEND,
@@ -72,7 +79,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.COMMUNITY: frozenset(
         _EVERYONE | _READ_PROGRAMMES | {Permission.FUNDING_SPEND, Permission.ARCHIVE_UPLOAD, Permission.LEDGER_RECORD}
     ),
-    Role.EVALUATOR: frozenset(_EVERYONE | {Permission.SCORING_SCORE, Permission.SCORING_WORKBOOK}),
+    Role.EVALUATOR: frozenset(_EVERYONE | {Permission.SCORING_SCORE, Permission.SCORING_WORKBOOK,
+                                           Permission.CALENDAR_VIEW}),
     Role.ADMIN: frozenset(_EVERYONE | {Permission.ACCOUNTS_MANAGE}),
     Role.AUDITOR: frozenset(_EVERYONE | {Permission.AUDIT_VIEW}),
 }

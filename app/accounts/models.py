@@ -50,9 +50,9 @@ class EvaluatorGroup(TitledEnum):
 class User(UserMixin, db.Model):
     __tablename__ = "users"
     __audited__ = True
-    # The hash never enters the log; the login timestamp would only add noise to it.
-    __audit_mask__ = ("password_hash",)
+    # Secrets never enter the log; the login timestamp would only add noise to it.
     __audit_exclude__ = ("last_login_at",)
+    __audit_mask__ = ("password_hash", "calendar_token")
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(sa.String(40), unique=True)
@@ -70,6 +70,9 @@ class User(UserMixin, db.Model):
     # Evaluators: the group whose weight their scores carry, and a township they are tied to (conflict of interest).
     evaluator_group: Mapped[EvaluatorGroup | None] = mapped_column(enum_column(EvaluatorGroup))
     tied_township_id: Mapped[int | None] = mapped_column(sa.ForeignKey("townships.id"))
+    # The secret in the user's calendar feed link; a new one invalidates every copy of the old link.
+    calendar_token: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    email: Mapped[str] = mapped_column(sa.String(120), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -412,3 +412,29 @@ class SpotCheck(db.Model):
 
     def __str__(self) -> str:
         return f"{self.site_id} {self.checked_on}"
+
+
+class ScorecardDecision(db.Model):
+    """The bureau's decision on a township's places for next year, from its scorecard (003: 名额倾斜 / 消减)."""
+
+    __tablename__ = "scorecard_decisions"
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    township_id: Mapped[int] = mapped_column(sa.ForeignKey("townships.id"), index=True)
+    year: Mapped[int]  # the year assessed; the change applies to the year after
+    suggested_change: Mapped[int]  # +1, 0 or −1 places, as the scorecard proposes
+    decided_change: Mapped[int]
+    reason: Mapped[str] = mapped_column(sa.String(500), default="")  # required when the bureau overrides
+    decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    township: Mapped[Township] = relationship()
+
+    __table_args__ = (
+        sa.UniqueConstraint("township_id", "year", name="uq_scorecard_decisions_township_year"),
+        sa.CheckConstraint("decided_change BETWEEN -5 AND 5", name="decided_change_range"),
+    )
+
+    def __str__(self) -> str:
+        return f"{self.township_id} {self.year}: {self.decided_change:+d}"
