@@ -8,6 +8,7 @@ from app.accounts.models import Role, User
 from app.applications.models import Application, ApplicationStatus
 from app.applications.queries import status_counts
 from app.audit.models import AuditLog
+from app.main import dashboards
 from app.extensions import db
 from app.permissions import (
     Permission,
@@ -42,6 +43,14 @@ def home():
         context["community"] = current_user.community
     if has_permission(current_user, Permission.PROGRAMMES_VIEW):
         context.update(_programme_summary())
+    if role == Role.BUREAU:
+        context.update(dashboards.bureau())
+    if role == Role.FINANCE:
+        context.update(dashboards.finance())
+    if role == Role.TOWNSHIP:
+        context["tasks"] = dashboards.township_tasks(current_user.township_id)
+    if role == Role.EVALUATOR:
+        context.update(dashboards.evaluator(current_user))
     if role == Role.ADMIN:
         context["user_counts"] = dict(
             db.session.execute(sa.select(User.role, sa.func.count(User.id)).group_by(User.role)).tuples().all()

@@ -443,8 +443,10 @@ def test_a_township_cannot_read_or_write_another_townships_ledger(app, client, l
     with app.app_context():
         from werkzeug.datastructures import FileStorage
 
+        from app.files.storage import save_upload
+
         meeting = db.session.get(RepresentativeMeeting, meeting_id)
-        stored = ledger.save_upload(FileStorage(stream=io.BytesIO(make_pdf()), filename="签到.pdf"))
+        stored = save_upload(FileStorage(stream=io.BytesIO(make_pdf()), filename="签到.pdf"))
         meeting.sign_in_file_id = stored.id
         db.session.commit()
     login_as("township")  # 安海镇
