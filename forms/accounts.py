@@ -54,6 +54,8 @@ class UserForm(BaseForm):
     username = StringField(_l("用户名"), filters=[lambda v: v.lower() if isinstance(v, str) else v],
                            validators=[required(), _USERNAME])
     display_name = StringField(_l("姓名"), validators=[optional(), max_length(60)])
+    email = StringField(_l("电子邮箱（接收消息副本，可不填）"), validators=[optional(), max_length(120), Regexp(
+        r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message=_l("请填写有效的电子邮箱地址。"))])
     role = SelectField(_l("角色"), choices=options(Role.choices()), validators=[required()])
     township_id = SelectField(_l("所属镇(街道)"), coerce=int, validate_choice=False)
     community_id = SelectField(_l("所属村(社区)"), coerce=int, validate_choice=False)

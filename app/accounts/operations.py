@@ -153,6 +153,7 @@ def create_user(
     must_change_password: bool = True,
     evaluator_group: EvaluatorGroup | None = None,
     tied_township_id: int | None = None,
+    email: str = "",
 ) -> User:
     user = User(
         username=username.strip().lower(),
@@ -163,6 +164,7 @@ def create_user(
         must_change_password=must_change_password,
         evaluator_group=evaluator_group if role == Role.EVALUATOR else None,
         tied_township_id=tied_township_id if role == Role.EVALUATOR else None,
+        email=email.strip(),
     )
     user.set_password(password)
     db.session.add(user)
@@ -171,7 +173,9 @@ def create_user(
 
 
 def update_user(user: User, *, display_name: str, role: Role, township_id, community_id, active: bool,
-                evaluator_group: EvaluatorGroup | None = None, tied_township_id: int | None = None) -> None:
+                evaluator_group: EvaluatorGroup | None = None, tied_township_id: int | None = None,
+                email: str = "") -> None:
+    user.email = email.strip()
     user.display_name = display_name.strip()
     user.role = role
     user.township_id = township_id if role == Role.TOWNSHIP else None

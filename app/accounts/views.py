@@ -100,6 +100,7 @@ def _place_choices():
 
 def _evaluator_fields(form: UserForm) -> dict:
     return {
+        "email": form.email.data or "",
         "evaluator_group": EvaluatorGroup(form.evaluator_group.data) if form.evaluator_group.data else None,
         "tied_township_id": form.tied_township_id.data or None,
     }

@@ -306,3 +306,10 @@ def transition(
         application.last_reason = reason
     application.status = new
     _record(application, old, new, user, reason)
+    if new in (A.RETURNED, A.REJECTED, A.ACCEPTED):
+        from app.tracking.notifications import notify_township
+
+        notify_township(application.township_id, "application",
+                        _("%(ref)s %(c)s：%(s)s", ref=application.reference, c=application.community.name,
+                          s=new.title), reason, f"/applications/{application.id}",
+                        f"application:{application.id}:{len(application.events)}")

@@ -224,6 +224,12 @@ def disburse(site: Site, source: FundingSource, amount_fen: int, *, entry_date: 
             db.session.flush()
     except IntegrityError as error:
         raise FundingError(_("凭证号 %(v)s 已使用过。", v=voucher_no)) from error
+    from app.tracking.notifications import notify_township
+
+    notify_township(site.township_id, "disbursement",
+                    _("%(c)s 收到拨付 %(a)s 元（%(s)s）", c=site.community.name, a=yuan_text(amount_fen),
+                      s=source.name),
+                    note.strip(), f"/funding/sites/{site.id}", f"disbursement:{line.id}")
     return line
 
 

@@ -8,8 +8,8 @@ from app.accounts.models import Role, User
 from app.applications.models import Application, ApplicationStatus
 from app.applications.queries import status_counts
 from app.audit.models import AuditLog
-from app.main import dashboards
 from app.extensions import db
+from app.main import dashboards
 from app.permissions import (
     Permission,
     application_filter,

@@ -96,6 +96,12 @@ def assign(application: Application, evaluator: User, by: User | None) -> Assign
     assignment = Assignment(application=application, evaluator=evaluator, assigned_by_id=by.id if by else None)
     db.session.add(assignment)
     db.session.flush()
+    from app.database import china_today
+    from app.tracking.notifications import notify
+
+    # One message per evaluator, programme and day, however many sheets a bulk assignment made.
+    notify([evaluator.id], "assignment", _("您有新的评分任务：%(p)s", p=application.programme.name), "", "/scoring/",
+           f"assign:{application.programme_id}:{china_today().isoformat()}")
     return assignment
 
 

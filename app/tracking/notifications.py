@@ -12,6 +12,7 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 from flask_babel import gettext as _
 
+from app import mail
 from app.accounts.models import Role, User
 from app.database import china_today, utcnow
 from app.extensions import db
@@ -35,11 +36,14 @@ def notify(user_ids: list[int], kind: str, title: str, body: str = "", link: str
         have = set(db.session.scalars(sa.select(Notification.user_id).where(
             Notification.user_id.in_(user_ids), Notification.dedupe_key == dedupe_key)))
     added = 0
-    for user_id in user_ids:
-        if user_id not in have:
-            db.session.add(Notification(user_id=user_id, kind=kind, title=title[:200], body=body, link=link[:300],
-                                        dedupe_key=dedupe_key))
-            added += 1
+    new = [user_id for user_id in user_ids if user_id not in have]
+    emails = dict(db.session.execute(sa.select(User.id, User.email).where(User.id.in_(new), User.email != "")
+                                     ).tuples().all()) if new else {}
+    for user_id in new:
+        db.session.add(Notification(user_id=user_id, kind=kind, title=title[:200], body=body, link=link[:300],
+                                    dedupe_key=dedupe_key))
+        mail.queue(db.session(), emails.get(user_id, ""), title, f"{body}\n\n{link}".strip())
+        added += 1
     db.session.flush()
     return added
 

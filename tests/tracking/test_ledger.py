@@ -517,3 +517,21 @@ def test_the_list_runs_a_fixed_number_of_queries(app, client, login_as, places, 
     with count_queries() as everything:
         assert client.get("/ledger/").status_code == 200
     assert everything.count == few.count
+
+
+def test_the_demo_ledger_keeps_the_rules(app, ctx):
+    from app.fixtures.demo_ledger import load_demo_ledger
+
+    records, meetings = load_demo_ledger()  # no 2023 sites in the test database: 阳光社区 only
+    assert records == 6 and meetings > 12
+    assert load_demo_ledger() == (0, 0)
+    rows = db.session.scalars(sa.select(ConsultationRecord)).all()
+    assert sum(not ledger.record_passed(row) for row in rows) == 1
+    assert {row.unit_level for row in rows} == set(UnitLevel)
+    assert all(2023 <= row.held_at.year <= 2025 and row.matter is not None for row in rows)
+    held = db.session.scalars(sa.select(RepresentativeMeeting)).all()
+    assert sum(not ledger.meeting_is_valid(meeting) for meeting in held) == 1
+    today = china_today()
+    missing = [q for year in range(2023, today.year + 1) for q in quarters_without_meeting(held, year, today)]
+    assert set(missing) <= {Quarter.of(today)}  # this quarter's meeting may be still to come
+    assert sum(meeting.vote_sheet_file_id is not None for meeting in held) == 2

@@ -1,0 +1,1 @@
+"""The deadline calendar: a month view, the next 90 days, and a private subscription feed (iCalendar)."""

@@ -1,0 +1,54 @@
+"""E-mail copies of notifications, when an SMTP server is configured (SMTP_HOST; off by default).
+
+Copies are queued on the database session and sent only after it commits, so a rolled-back change never
+mails anyone. Sending is best effort: a mail server that fails is logged, and the user still has the
+notification in the app.
+"""
+
+from __future__ import annotations
+
+import smtplib
+from email.message import EmailMessage
+
+from flask import current_app, has_app_context
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+_KEY = "pending_mail"
+
+
+def queue(session: Session, to: str, subject: str, body: str) -> None:
+    if not to or not has_app_context() or not current_app.config.get("SMTP_HOST"):
+        return
+    session.info.setdefault(_KEY, []).append((to, subject, body))
+
+
+def send(messages: list[tuple[str, str, str]]) -> None:
+    config = current_app.config
+    try:
+        with smtplib.SMTP(config["SMTP_HOST"], config.get("SMTP_PORT", 25), timeout=10) as smtp:
+            if config.get("SMTP_STARTTLS"):
+                smtp.starttls()
+            if config.get("SMTP_USER"):
+                smtp.login(config["SMTP_USER"], config.get("SMTP_PASSWORD", ""))
+            for to, subject, body in messages:
+                message = EmailMessage()
+                message["From"] = config.get("MAIL_FROM", "sfd@localhost")
+                message["To"] = to
+                message["Subject"] = subject
+                message.set_content(body)
+                smtp.send_message(message)
+    except (OSError, smtplib.SMTPException):
+        current_app.logger.exception("e-mail copies could not be sent")
+
+
+@event.listens_for(Session, "after_commit")
+def _send_after_commit(session: Session) -> None:
+    messages = session.info.pop(_KEY, None)
+    if messages and has_app_context():
+        send(messages)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_after_rollback(session: Session) -> None:
+    session.info.pop(_KEY, None)
