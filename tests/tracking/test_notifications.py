@@ -22,7 +22,7 @@ def _of(app, user_id, kind=None):
         return rows
 
 
-def test_a_disbursement_reaches_the_township_and_is_counted_until_read(app, client, login_as, funded, make_user,
+def test_a_disbursement_reaches_the_township_and_is_counted_until_read(app, client, login_as, funded, make_user,  # noqa: F811
                                                                          places):
     township_user = make_user("township")
     login_as("finance")
