@@ -12,10 +12,10 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from icalendar import Alarm, Calendar, Event
 
+from app.accounts.models import User
 from app.calendar.events import Deadline, deadlines
 from app.database import china_today, utcnow
 from app.extensions import db
-from app.accounts.models import User
 from app.permissions import Permission, has_permission, public, requires
 
 bp = Blueprint("calendar", __name__, url_prefix="/calendar")

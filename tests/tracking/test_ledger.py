@@ -33,21 +33,6 @@ from app.tracking.models import ConsultationMatter, ConsultationRecord, Consulta
 from tests.applications.helpers import communities_of
 from tests.files.test_storage import make_pdf
 
-
-@pytest.fixture(autouse=True)
-def _ledger_blueprint(app):
-    """Until create_app registers the ledger blueprint, register it on the (session-wide) test app once."""
-    if "ledger" not in app.blueprints:
-        from app.tracking.ledger_views import bp
-
-        handled = app._got_first_request
-        app._got_first_request = False
-        try:
-            app.register_blueprint(bp)
-        finally:
-            app._got_first_request = handled
-
-
 # --- the rules ------------------------------------------------------------------------------------------------
 
 
