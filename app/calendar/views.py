@@ -23,7 +23,7 @@ bp = Blueprint("calendar", __name__, url_prefix="/calendar")
 LIST_DAYS = 90
 FEED_DAYS_BACK = 30
 FEED_DAYS_AHEAD = 400
-_MONTH = re.compile(r"(\d{4})-(\d{1,2})")
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{1,2})")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
 
 

@@ -206,29 +206,29 @@ def scorecards(year: int, township_ids: Collection[int] | None = None, *,
     townships = list(db.session.scalars(query))
     cards = {t.id: Scorecard(township=t, year=year) for t in townships}
     wanted = list(cards)
+    in_townships = sa.true() if township_ids is None else Site.township_id.in_(wanted)
 
     programmes = {p.id: p for p in programmes_of(year)}
     sites: list[Site] = []
     if programmes and wanted:
         sites = list(db.session.scalars(
-            sa.select(Site).where(Site.programme_id.in_(list(programmes)), Site.township_id.in_(wanted))
-            .order_by(Site.id)))
+            sa.select(Site).where(Site.programme_id.in_(list(programmes)), in_townships).order_by(Site.id)))
     year_sites = (sa.select(Site.id).join(Programme, Programme.id == Site.programme_id)
-                  .where(Programme.year == year, Site.township_id.in_(wanted)))
+                  .where(Programme.year == year, in_townships))
     township_of = {site.id: site.township_id for site in sites}
     for site in sites:
         cards[site.township_id].sites += 1
 
     if sites:
         _reports(cards, sites, programmes, year_sites, today)
-        _milestones(cards, programmes, wanted, today)
+        _milestones(cards, programmes, today)
         _archive(cards, sites)
         _evaluation(cards, sites, programmes)
         _spot_checks(cards, township_of, year_sites, today)
 
     decisions = db.session.execute(
         sa.select(ScorecardDecision, User).outerjoin(User, User.id == ScorecardDecision.decided_by_id)
-        .where(ScorecardDecision.year == year, ScorecardDecision.township_id.in_(wanted))).all()
+        .where(ScorecardDecision.year == year, ScorecardDecision.township_id.in_(wanted))).tuples().all()
     for decision, user in decisions:
         cards[decision.township_id].decision = decision
         cards[decision.township_id].decided_by = user
@@ -255,10 +255,10 @@ def _reports(cards, sites, programmes, year_sites, today) -> None:
                 card.reports_on_time += state == "on_time"
 
 
-def _milestones(cards, programmes, wanted, today) -> None:
+def _milestones(cards, programmes, today) -> None:
     items = db.session.scalars(
         sa.select(SiteMilestone).where(SiteMilestone.programme_id.in_(list(programmes)),
-                                       SiteMilestone.township_id.in_(wanted))
+                                       SiteMilestone.township_id.in_(list(cards)))
         .options(sa.orm.joinedload(SiteMilestone.milestone))).all()
     for item in items:
         state = progress.timeliness(item, today)
