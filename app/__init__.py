@@ -77,6 +77,7 @@ def register_blueprints(app: Flask) -> None:
     from app.accounts.views import bp as accounts_bp
     from app.applications.views import bp as applications_bp
     from app.audit.views import bp as audit_bp
+    from app.calendar.views import bp as calendar_bp
     from app.funding.views import bp as funding_bp
     from app.main.views import bp as main_bp
     from app.places.views import bp as places_bp
@@ -88,7 +89,7 @@ def register_blueprints(app: Flask) -> None:
     from app.tracking.progress_views import bp as progress_bp
 
     blueprints = (main_bp, accounts_bp, places_bp, programmes_bp, applications_bp, scoring_bp, funding_bp,
-                  progress_bp, archive_bp, ledger_bp, notifications_bp, audit_bp)
+                  progress_bp, archive_bp, ledger_bp, calendar_bp, notifications_bp, audit_bp)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
 

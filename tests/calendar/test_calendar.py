@@ -21,20 +21,6 @@ from tests.applications.helpers import communities_of
 from tests.funding.conftest import funded  # noqa: F401
 
 
-@pytest.fixture(autouse=True)
-def calendar_blueprint(app):
-    """Until the blueprint is registered in create_app, register it here (once per app)."""
-    if "calendar" not in app.blueprints:
-        from app.calendar.views import bp
-
-        started = app._got_first_request
-        app._got_first_request = False
-        try:
-            app.register_blueprint(bp)
-        finally:
-            app._got_first_request = started
-
-
 def _deadlines(app, user_id: int, start: date, end: date):
     with app.test_request_context():
         return deadlines(db.session.get(User, user_id), start, end)
