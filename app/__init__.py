@@ -82,6 +82,7 @@ def register_blueprints(app: Flask) -> None:
     from app.main.views import bp as main_bp
     from app.places.views import bp as places_bp
     from app.programmes.views import bp as programmes_bp
+    from app.scorecard.views import bp as scorecard_bp
     from app.scoring.views import bp as scoring_bp
     from app.tracking.archive_views import bp as archive_bp
     from app.tracking.ledger_views import bp as ledger_bp
@@ -89,7 +90,7 @@ def register_blueprints(app: Flask) -> None:
     from app.tracking.progress_views import bp as progress_bp
 
     blueprints = (main_bp, accounts_bp, places_bp, programmes_bp, applications_bp, scoring_bp, funding_bp,
-                  progress_bp, archive_bp, ledger_bp, calendar_bp, notifications_bp, audit_bp)
+                  progress_bp, archive_bp, ledger_bp, calendar_bp, scorecard_bp, notifications_bp, audit_bp)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
 

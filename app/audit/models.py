@@ -42,6 +42,11 @@ OBJECT_TITLES = {
     "Community": _l("村(社区)"),
     "AuditLog": _l("审计日志"),
     "route": _l("页面"),
+    "ScorecardDecision": _l("名额调整决定"),
+    "Application": _l("申报"),
+    "Disbursement": _l("拨付"),
+    "Allocation": _l("下达"),
+    "SpendingLine": _l("支出"),
 }
 
 

@@ -41,7 +41,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from fractions import Fraction
 
 import sqlalchemy as sa
@@ -323,7 +323,8 @@ def decision_for(township_id: int, year: int) -> ScorecardDecision | None:
                                                                 ScorecardDecision.year == year))
 
 
-def record_decision(card: Scorecard, *, accept: bool, change: int | None, reason: str, user) -> ScorecardDecision:
+def record_decision(card: Scorecard, *, accept: bool, change: int | None, reason: str, user,
+                    at: datetime | None = None) -> ScorecardDecision:
     """The bureau's decision on the card's township and year: the suggestion, or another change with a reason.
 
     A second decision for the same township and year updates the first (the audit log keeps both).
@@ -341,21 +342,20 @@ def record_decision(card: Scorecard, *, accept: bool, change: int | None, reason
         if not reason:
             raise DecisionError(_("调整与建议不同，请写明理由。"), "reason")
         decided = change
+    values = dict(suggested_change=card.suggestion, decided_change=decided, reason=reason,
+                  decided_by_id=user.id if user is not None else None, decided_at=at or utcnow())
     township_id, year = card.township.id, card.year
     decision = decision_for(township_id, year)
     if decision is None:
-        decision = ScorecardDecision(township_id=township_id, year=year, suggested_change=card.suggestion,
-                                     decided_change=decided)
         try:
             with db.session.begin_nested():
+                decision = ScorecardDecision(township_id=township_id, year=year, **values)
                 db.session.add(decision)
                 db.session.flush()
+            return decision
         except IntegrityError:
             decision = decision_for(township_id, year)  # two clicks at once: the other one made it
-    decision.suggested_change = card.suggestion
-    decision.decided_change = decided
-    decision.reason = reason
-    decision.decided_by_id = user.id if user is not None else None
-    decision.decided_at = utcnow()
+    for key, value in values.items():
+        setattr(decision, key, value)
     db.session.flush()
     return decision

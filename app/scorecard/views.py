@@ -60,7 +60,9 @@ def index():
     notice = None
     if not any(card.sites for card in cards):
         notice = _("%(y)d 年度没有确定的示范点（项目），各镇(街道)均不作调整。", y=year)
+    several = len({card.best_rank_programme for card in cards if card.best_rank_programme}) > 1
     return render_template("scorecard/index.html", year=year, years=years, cards=cards, notice=notice,
+                           several_programmes=several,
                            decided=sum(1 for card in cards if card.decision is not None), **_common())
 
 
