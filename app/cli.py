@@ -76,3 +76,54 @@ def register_commands(app: Flask) -> None:
             raise click.ClickException(str(error)) from error
         db.session.commit()
         click.echo(f"{count} audit rows deleted")
+
+    @app.cli.command("backup")
+    @click.option("--to", "destination", type=click.Path(file_okay=False),
+                  help="Folder to write the backup folder into (default: instance/backups).")
+    def backup(destination: str | None):
+        """Back up the live database and the uploads into a timestamped folder with a manifest."""
+        from app.backup import BackupError, create_backup
+
+        try:
+            folder = create_backup(destination)
+        except BackupError as error:
+            raise click.ClickException(str(error)) from error
+        click.echo(str(folder))
+
+    @app.cli.command("restore")
+    @click.argument("folder", type=click.Path(exists=True, file_okay=False))
+    @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+    def restore(folder: str, yes: bool):
+        """Restore a backup folder (the app must be stopped): verified first, then uploads and database."""
+        from app.backup import BackupError, database_kind, refusal, restore_backup, verify_backup
+
+        try:
+            manifest, problems = verify_backup(folder)
+            if problems:
+                raise BackupError(refusal(problems))
+            if manifest["database"]["kind"] != database_kind():
+                raise BackupError(f"the backup holds a {manifest['database']['kind']} database; "
+                                  f"this app uses {database_kind()}")
+        except BackupError as error:
+            raise click.ClickException(str(error)) from error
+        click.echo(f"backup verified: {len(manifest['files'])} files, {manifest['database']['kind']} database "
+                   f"taken {manifest['created_at']}")
+        if not yes:
+            click.confirm("This replaces the whole database and the uploads folder. Is the app stopped, and "
+                          "should the restore go ahead?", abort=True)
+        try:
+            restore_backup(folder, echo=click.echo, verified=manifest)
+        except BackupError as error:
+            raise click.ClickException(str(error)) from error
+        click.echo("restore complete")
+
+    @app.cli.command("check")
+    def check():
+        """Check database integrity and every stored file's presence, size and sha256; list orphans."""
+        from app.backup import run_check
+
+        report = run_check()
+        for line in report.lines():
+            click.echo(line)
+        if not report.ok:
+            raise click.exceptions.Exit(1)

@@ -71,3 +71,19 @@ def configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 
         writing = has_request_context() and request.method not in ("GET", "HEAD", "OPTIONS")
         connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
+
+
+def commit_quietly(session) -> bool:
+    """Commit a write that a reading page makes in passing (last-seen time, reminders, missing rows).
+
+    On SQLite a GET's transaction starts as a reader; if another worker wrote meanwhile, upgrading it to a writer
+    fails at once ("database is locked"). Such writes are not the page's purpose: roll back and carry on.
+    """
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        session.commit()
+    except OperationalError:
+        session.rollback()
+        return False
+    return True

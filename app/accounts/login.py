@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager
 
+from app.database import commit_quietly
 from app.extensions import db
 
 
@@ -25,7 +26,7 @@ def init_login(manager: LoginManager) -> None:
         if timed_out:
             g.session_timed_out = True
         if db.session.dirty:
-            db.session.commit()  # last_seen_at or ended_at, before the view runs
+            commit_quietly(db.session)  # last_seen_at or ended_at, before the view runs
         return user
 
     @manager.unauthorized_handler

@@ -8,6 +8,7 @@ from app.accounts.models import Role, User
 from app.applications.models import Application, ApplicationStatus
 from app.applications.queries import status_counts
 from app.audit.models import AuditLog
+from app.database import commit_quietly
 from app.extensions import db
 from app.main import dashboards
 from app.permissions import (
@@ -38,7 +39,7 @@ def home():
         from app.tracking.notifications import monthly_reminders
 
         if monthly_reminders(current_user.township_id):
-            db.session.commit()  # reminders due today, made once (each has its own key)
+            commit_quietly(db.session)  # reminders due today, made once (each has its own key)
     if role == Role.COMMUNITY:
         context["community"] = current_user.community
     if has_permission(current_user, Permission.PROGRAMMES_VIEW):

@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm.exc import StaleDataError
 
-from app.database import china_today
+from app.database import china_today, commit_quietly
 from app.extensions import db
 from app.files.storage import UploadRejected, save_upload, send_stored
 from app.funding.models import Site
@@ -76,7 +76,7 @@ def programme(programme_id: int):
     programme = db.get_or_404(Programme, programme_id)
     authorize(can_view_programme(current_user, programme))
     if progress.ensure_site_milestones(programme):
-        db.session.commit()  # milestones added to the programme after selection appear for every site
+        commit_quietly(db.session)  # milestones added to the programme after selection appear for every site
     scope = site_filter(current_user)
     scope_township = township_scope(current_user)
     items_query = (
@@ -132,7 +132,7 @@ def issue_notice(programme_id: int):
 def site(site_id: int):
     site = _site(site_id)
     if progress.ensure_site_milestones(site.programme):
-        db.session.commit()
+        commit_quietly(db.session)
     items = db.session.scalars(
         sa.select(SiteMilestone).where(SiteMilestone.site_id == site.id)
         .options(sa.orm.joinedload(SiteMilestone.milestone))

@@ -1,0 +1,144 @@
+"""Concurrency through a real gunicorn with several workers, on SQLite and on PostgreSQL.
+
+- 50 identical nominations at once make one application; nobody gets a 500.
+- Two people saving the same draft from the same version: one is saved, the other is told (409), nothing is
+  overwritten silently.
+- 100 payments of ¥15 at once against ¥1,000 allocated: exactly 66 are paid (¥990), the rest are refused as
+  exceeding what is payable; nobody gets a 500.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+
+import sqlalchemy as sa
+
+from app.applications.models import Application
+from app.database import china_today
+from app.extensions import db
+from app.funding.models import Disbursement
+from tests.concurrency.conftest import ALLOCATION_FEN, Client, Deployment, Response, form_value
+from tests.conftest import DEMONSTRATION_FORM
+
+
+def logged_in(deployment: Deployment, username: str, count: int) -> list[Client]:
+    """``count`` browsers logged in as ``username``, each with its own session (logging in in parallel too)."""
+    with ThreadPoolExecutor(max_workers=min(count, 16)) as pool:
+        return list(pool.map(lambda _: deployment.client().login(username), range(count)))
+
+
+def all_at_once(jobs: list) -> list[Response]:
+    """Runs every job in its own thread; they wait at a barrier and then fire together."""
+    barrier = threading.Barrier(len(jobs))
+
+    def run(job):
+        barrier.wait(timeout=60)
+        return job()
+
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        return list(pool.map(run, jobs))
+
+
+def no_server_errors(deployment: Deployment, responses: list[Response]) -> None:
+    statuses = sorted({r.status for r in responses})
+    assert all(r.status < 500 for r in responses), f"{statuses}\n{deployment.log_text()[-3000:]}"
+    assert "Traceback" not in deployment.log_text(), deployment.log_text()[-3000:]
+
+
+def test_fifty_identical_nominations_make_one(deployment: Deployment):
+    scenario = deployment.scenario
+    path = f"/applications/nominate/{scenario.programme}"
+    clients = logged_in(deployment, "anhai", 50)
+    # Every browser has the form open (with its own CSRF token) and the same community chosen.
+    forms = [{"csrf_token": client.csrf(path), "community_id": str(scenario.community)} for client in clients]
+
+    responses = all_at_once([lambda c=c, f=f: c.post(path, f) for c, f in zip(clients, forms, strict=True)])
+
+    no_server_errors(deployment, responses)
+    with deployment.app.app_context():
+        made = db.session.scalars(sa.select(Application).where(
+            Application.programme_id == scenario.programme, Application.community_id == scenario.community)).all()
+        assert len(made) == 1, [(a.id, a.reference) for a in made]
+        made_id = made[0].id
+    created = [r for r in responses if r.status == 302]
+    assert len(created) == 1, sorted(r.status for r in responses)
+    assert created[0].location.endswith(f"/applications/{made_id}/edit")
+    for refused in (r for r in responses if r.status != 302):
+        # Refused by the duplicate check (or the unique index) or, once the first is committed, by the form
+        # itself, which no longer offers a community already nominated.
+        assert refused.status == 200
+        assert "已在本项目中推荐过" in refused.text or "尚未推荐的村(社区)" in refused.text, refused.text[:500]
+
+
+def test_two_editors_the_second_is_told(deployment: Deployment):
+    scenario = deployment.scenario
+    path = f"/applications/{scenario.draft}/edit"
+    first, second = logged_in(deployment, "anhai", 2)
+    # The draft is filled in once, so the race below changes only the contact name.
+    page = first.get(path).text
+    saved = first.post(path, {**DEMONSTRATION_FORM, "csrf_token": form_value(page, "csrf_token"),
+                              "version": form_value(page, "version"), "save": "保存草稿"})
+    assert saved.status == 302, saved.text[:500]
+
+    pages = [first.get(path).text, second.get(path).text]
+    versions = [form_value(page, "version") for page in pages]
+    assert versions[0] == versions[1]
+    names = ["张一", "李二"]
+
+    def save(client: Client, page: str, name: str):
+        return lambda: client.post(path, {**DEMONSTRATION_FORM, "contact_name": name, "save": "保存草稿",
+                                          "csrf_token": form_value(page, "csrf_token"),
+                                          "version": form_value(page, "version")})
+
+    responses = all_at_once([save(first, pages[0], names[0]), save(second, pages[1], names[1])])
+
+    no_server_errors(deployment, responses)
+    statuses = sorted(r.status for r in responses)
+    assert statuses == [302, 409], statuses
+    winner = next(i for i, r in enumerate(responses) if r.status == 302)
+    loser = responses[1 - winner]
+    assert "已被他人修改" in loser.text
+    with deployment.app.app_context():
+        stored = db.session.get(Application, scenario.draft)
+        assert stored.contact_name == names[winner]
+        assert stored.version == int(versions[0]) + 1
+    # The one who was told sees the winner's value after reloading, with the new version.
+    reloaded = [first, second][1 - winner].get(path).text
+    assert form_value(reloaded, "contact_name") == names[winner]
+    assert form_value(reloaded, "version") == str(int(versions[0]) + 1)
+
+
+def test_hundred_payments_never_exceed_the_allocation(deployment: Deployment):
+    scenario = deployment.scenario
+    site_path = f"/funding/sites/{scenario.site}"
+    path = f"{site_path}/disbursements"
+    clients = logged_in(deployment, "finance", 100)
+    today: date = china_today()
+    forms = [
+        {"csrf_token": client.csrf(site_path), "source_id": str(scenario.source), "amount": "15",
+         "entry_date": today.isoformat(), "voucher_no": f"CONC-{number:03d}", "note": "并发测试"}
+        for number, client in enumerate(clients)
+    ]
+
+    responses = all_at_once([lambda c=c, f=f: c.post(path, f) for c, f in zip(clients, forms, strict=True)])
+
+    no_server_errors(deployment, responses)
+    assert all(r.status == 302 and r.location.endswith(f"{site_path}#disbursements") for r in responses), \
+        sorted({(r.status, r.location) for r in responses})
+    with deployment.app.app_context():
+        lines = db.session.scalars(sa.select(Disbursement).where(Disbursement.site_id == scenario.site)).all()
+        total = sum(line.amount_fen for line in lines)
+        assert total <= ALLOCATION_FEN
+        assert total == 99_000 and len(lines) == 66, (total, len(lines))
+        assert all(line.override_reason == "" for line in lines)
+        paid_vouchers = {line.voucher_no for line in lines}
+    # Each browser's next page shows its own flashed outcome: paid, or refused as exceeding what is payable.
+    outcomes = [client.get(site_path).text for client in clients]
+    for form, page in zip(forms, outcomes, strict=True):
+        if form["voucher_no"] in paid_vouchers:
+            assert "拨付已录入" in page
+        else:
+            # Refused only once 66 were paid: every refusal saw ¥10 left, so the checks ran one after another.
+            assert "可拨付 10.00 元，本次 15.00 元超出" in page and "拨付已录入" not in page, page[:500]
