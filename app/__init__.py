@@ -84,13 +84,15 @@ def register_blueprints(app: Flask) -> None:
     from app.programmes.views import bp as programmes_bp
     from app.scorecard.views import bp as scorecard_bp
     from app.scoring.views import bp as scoring_bp
+    from app.shelf.views import bp as shelf_bp
     from app.tracking.archive_views import bp as archive_bp
     from app.tracking.ledger_views import bp as ledger_bp
     from app.tracking.notification_views import bp as notifications_bp
     from app.tracking.progress_views import bp as progress_bp
 
     blueprints = (main_bp, accounts_bp, places_bp, programmes_bp, applications_bp, scoring_bp, funding_bp,
-                  progress_bp, archive_bp, ledger_bp, calendar_bp, scorecard_bp, notifications_bp, audit_bp)
+                  progress_bp, archive_bp, ledger_bp, calendar_bp, scorecard_bp, shelf_bp,
+                  notifications_bp, audit_bp)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
 

@@ -83,7 +83,7 @@ def _reset(app, ids: dict) -> None:
 @pytest.mark.parametrize("role", [None, *Role])
 def test_walk_every_route(app, client, make_user, make_programme, places, role):
     ids = {"township_id": places.anhai, "community_id": places.anhai_community, "code": "en", "decision": "accept",
-           "month": "2024-05", "which": "minutes",
+           "month": "2024-05", "which": "minutes", "key": "ledger",
            **_real_objects(app, places, make_programme)}
     if role is not None:
         user_id = make_user(role)
