@@ -284,13 +284,23 @@ def create_backup(destination: str | os.PathLike | None = None) -> Path:
             handle.write("\n")
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(work, 0o750)
+        _restrict(work)
         final = _rename_into_place(work, root, f"backup-{utc_stamp(started)}")
         _fsync_dir(root)
         return final
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
+
+
+def _restrict(folder: Path) -> None:
+    """A backup holds everything the app knows: readable by its owner and group only, whatever the umask."""
+    for root, dirs, files in os.walk(folder):
+        os.chmod(root, 0o750)
+        for name in dirs:
+            os.chmod(Path(root) / name, 0o750)
+        for name in files:
+            os.chmod(Path(root) / name, 0o640)
 
 
 def _rename_into_place(work: Path, root: Path, name: str) -> Path:

@@ -374,7 +374,7 @@ def test_a_worker_killed_mid_transaction_leaves_nothing(new_app, tmp_path):
             assert line, worker.stderr.read()
             assert line.strip() != "committed"
             seen = int(line)
-        wal_at_kill = wal.stat().st_size if wal and wal.exists() else 0
+        wal_at_kill = wal.stat().st_size if wal and wal.exists() else 0; print("DEBUG", wal_before, wal_at_kill)
         os.kill(worker.pid, signal.SIGKILL)
         assert worker.wait(timeout=10) == -signal.SIGKILL
     finally:
