@@ -396,6 +396,8 @@ def restore_backup(folder: str | os.PathLike, *, echo: Callable[[str], None] = p
     if manifest["database"]["kind"] != kind:
         raise BackupError(f"the backup holds a {manifest['database']['kind']} database; this app uses {kind}")
     uploads = Path(current_app.config["UPLOAD_FOLDER"]).resolve()
+    if folder == uploads or uploads in folder.parents:
+        raise BackupError("the backup folder must not be inside UPLOAD_FOLDER, which the restore replaces")
     wanted = {name[len(UPLOADS) + 1:]: entry for name, entry in manifest["files"].items()
               if name.startswith(f"{UPLOADS}/")}
 
