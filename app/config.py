@@ -74,6 +74,9 @@ def build_config(instance_path: str) -> dict:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", False),
+        # Reverse proxies in front of the app (0: none). With 1, X-Forwarded-For/-Proto from it are trusted, so the
+        # audit log records the real client and links are https.
+        "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
         "SESSION_COOKIE_NAME": "sfd_session",
         "WTF_CSRF_TIME_LIMIT": None,  # the session's own timeouts bound the token's life
         "BABEL_DEFAULT_LOCALE": "zh_Hans_CN",
