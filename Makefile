@@ -35,7 +35,7 @@ demo: db
 
 ## Serve on http://$(HOST):$(PORT) with gunicorn, after migrating and (on a new database) loading demo data.
 run: demo
-	$(VENV)/bin/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) --access-logfile - wsgi:app
+	$(VENV)/bin/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) --no-control-socket --access-logfile - wsgi:app
 
 ## What the tests need from Debian: PostgreSQL 15, chromium and a CJK font (installed only when missing).
 test-deps:
