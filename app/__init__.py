@@ -8,8 +8,10 @@ from pathlib import Path
 from flask import Flask, g, has_request_context, request, session
 from flask_babel import get_locale
 from flask_login import current_user
+from werkzeug.routing import IntegerConverter, ValidationError
 
 from app.config import build_config, load_secret_key
+from app.database import ID_MAX
 from app.extensions import babel, bootstrap, csrf, db, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,6 +25,7 @@ def create_app(config: dict | None = None) -> Flask:
         template_folder=str(ROOT / "templates"),
     )
     configure(app, config or {})
+    app.url_map.converters["int"] = IdConverter  # before the routes are added
     register_extensions(app)
     register_blueprints(app)
     register_request_hooks(app)
@@ -30,6 +33,20 @@ def create_app(config: dict | None = None) -> Flask:
     register_cli(app)
     register_template_helpers(app)
     return app
+
+
+class IdConverter(IntegerConverter):
+    """``<int:…>`` in a route takes ids only: a longer number (99999999999999999999) is a 404, not an overflow in
+    the database or in int() itself."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", ID_MAX)
+        super().__init__(map, *args, **kwargs)
+
+    def to_python(self, value):
+        if len(value) > len(str(ID_MAX)):
+            raise ValidationError()
+        return super().to_python(value)
 
 
 def configure(app: Flask, overrides: dict) -> None:

@@ -127,3 +127,19 @@ def register_commands(app: Flask) -> None:
             click.echo(line)
         if not report.ok:
             raise click.exceptions.Exit(1)
+
+    @app.cli.command("bench-data")
+    @click.option("--scale", required=True, metavar="[city|province]",
+                  help="city: Jinjiang, five years of three programmes; province: 50 times that volume.")
+    @click.option("--seed", type=int, default=1, show_default=True, help="The same seed gives the same data.")
+    @click.option("--today", type=click.DateTime(["%Y-%m-%d"]), hidden=True, help="Run as if on this date (tests).")
+    def bench_data(scale: str, seed: int, today):
+        """Fill an EMPTY migrated database with benchmark data (issue 9) and print the rows made per table."""
+        from app.bench_data import BenchError, generate
+
+        try:
+            result = generate(scale, seed, today=today.date() if today else None)
+        except BenchError as error:
+            raise click.ClickException(str(error)) from error
+        for line in result.lines():
+            click.echo(line)

@@ -13,6 +13,19 @@ from sqlalchemy.types import TypeDecorator
 CHINA = ZoneInfo("Asia/Shanghai")
 
 
+ID_MAX = 2**31 - 1  # ids are INTEGER columns: 32 bits on PostgreSQL
+
+
+def id_number(value) -> int:
+    """int() for an id typed into a URL, a query string or a form: a number that no row can have is refused with a
+    ValueError, as "abc" is, before it reaches the database, whose driver (SQLite) or column type (PostgreSQL)
+    fails on it."""
+    number = int(value)
+    if not -ID_MAX <= number <= ID_MAX:
+        raise ValueError(f"not an id: {value!r:.40}")
+    return number
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -8,7 +8,6 @@ from wtforms import (
     FieldList,
     FormField,
     HiddenField,
-    IntegerField,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -20,7 +19,7 @@ from wtforms.validators import NumberRange, Optional, Regexp, ValidationError
 
 from app.applications.models import UnitLevel
 from app.applications.operations import CONSULTATION_FORMS, VENUE_KINDS
-from forms.base import BaseForm, MoneyField, RowForm, check_rows, max_length, options, required
+from forms.base import BaseForm, IntegerField, MoneyField, RowForm, check_rows, max_length, options, required
 
 TEXT = 5000  # longest free text in a form section; the paper form has far less room
 
@@ -77,7 +76,8 @@ class _ApplicationForm(BaseForm):
     submit_for_review = SubmitField(_l("保存并提交"))
 
     def validate_version(self, field):
-        if field.data and not str(field.data).isdigit():
+        # ASCII digits only, and not too many: int() takes neither "²" nor 5,000 digits.
+        if field.data and not (str(field.data).isascii() and str(field.data).isdigit() and len(str(field.data)) < 10):
             raise ValidationError(_l("页面已过期，请刷新后重试。"))
 
 

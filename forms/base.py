@@ -8,10 +8,16 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.i18n import translations as wtf_translations
 from wtforms import FieldList, Form, FormField, SelectField, StringField, validators
+from wtforms import IntegerField as _IntegerField
 from wtforms.fields.choices import SelectChoice
+
+from app.database import id_number
 
 
 def _strip(value):
+    if isinstance(value, str) and "\x00" in value:
+        # Nobody types NUL and PostgreSQL text cannot hold it: the field is refused (the error stops the form).
+        raise ValueError(_l("提交的内容无法处理，请检查后重试。"))
     return value.strip() if isinstance(value, str) else value
 
 
@@ -21,6 +27,9 @@ def _bind_stripped(form, unbound_field, options):
     if issubclass(unbound_field.field_class, (FieldList, FormField)):
         return unbound_field.bind(form=form, **options)
     filters = [_strip, *unbound_field.kwargs.get("filters", ())]
+    if unbound_field.kwargs.get("coerce") is int:
+        # A choice of id: a number no id can be is "not a valid choice", not an overflow in the database.
+        options = {**options, "coerce": id_number}
     return unbound_field.bind(form=form, filters=filters, **options)
 
 
@@ -35,9 +44,20 @@ def required():
     return validators.DataRequired(message=_l("此项为必填项。"))
 
 
+class _Entered(validators.InputRequired):
+    """InputRequired that counts blanks as nothing typed: fields that strip blanks to no value (money, counts,
+    times) would otherwise pass it with no data."""
+
+    def __call__(self, form, field):
+        if field.raw_data and str(field.raw_data[0]).strip():
+            return
+        field.errors[:] = []
+        raise validators.StopValidation(self.message)
+
+
 def entered():
     """Required for numbers, dates and choices: checks what was typed, so a malformed value keeps its own message."""
-    return validators.InputRequired(message=_l("此项为必填项。"))
+    return _Entered(message=_l("此项为必填项。"))
 
 
 def optional():
@@ -51,6 +71,19 @@ def max_length(n: int):
 def options(pairs) -> list[SelectChoice]:
     """SelectField choices from (value, label) pairs."""
     return [SelectChoice(value, label) for value, label in pairs]
+
+
+class IntegerField(_IntegerField):
+    """WTForms' IntegerField, refusing a number too large to be meant: NumberRange compares through a float, so
+    a long run of digits (past 1e308) would overflow there instead of getting the field's message."""
+
+    LIMIT = 10**18
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(valuelist)
+        if self.data is not None and abs(self.data) > self.LIMIT:
+            self.data = None
+            raise ValueError(self.gettext("Not a valid integer value."))
 
 
 class MoneyField(StringField):
@@ -83,7 +116,7 @@ class MoneyField(StringField):
             raise ValueError(_l("请填写金额（元），例如 30000 或 30000.50。"))
         if amount < 0:
             raise ValueError(_l("金额不能为负数。"))
-        if amount * 100 > self.MAX_FEN:
+        if amount > Decimal(self.MAX_FEN) / 100:  # compared as is: 1e999999 × 100 would overflow the context
             raise ValueError(_l("金额过大。"))
         if amount != amount.quantize(Decimal("0.01")):
             raise ValueError(_l("金额最多保留两位小数（到分）。"))

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField
-from wtforms import DateField, FieldList, FormField, IntegerField, SelectField, StringField, SubmitField
+from wtforms import DateField, FieldList, FormField, SelectField, StringField, SubmitField
 from wtforms.validators import NumberRange, Optional, ValidationError
 
 from app.funding.models import SPENDING_CATEGORIES
-from forms.base import BaseForm, MoneyField, RowForm, check_rows, entered, max_length, options, required
+from forms.base import BaseForm, IntegerField, MoneyField, RowForm, check_rows, entered, max_length, options, required
 
 
 def _chosen(message):

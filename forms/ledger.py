@@ -62,7 +62,7 @@ class ChinaDateTimeField(DateTimeLocalField):
             try:
                 self.data = ledger.from_china_time(datetime.strptime(text, pattern))
                 return
-            except ValueError:
+            except (ValueError, OverflowError):  # OverflowError: 0001-01-01 00:00 in China is before year 1 in UTC
                 continue
         raise ValueError(_l("请填写正确的日期和时间，例如 2024-05-20 19:30。"))
 

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import DateField, FieldList, FormField, IntegerField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms import DateField, FieldList, FormField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import NumberRange, Optional, Regexp, ValidationError
 
 from app.programmes.models import MilestoneKind, NominationRule, ProgrammeKind, Submitter
-from forms.base import BaseForm, MoneyField, RowForm, check_rows, entered, max_length, options, required
+from forms.base import BaseForm, IntegerField, MoneyField, RowForm, check_rows, entered, max_length, options, required
 
 
 def _count(label, low=0, high=1000):

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField
-from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms import BooleanField, DateField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import NumberRange, Optional
 
-from forms.base import BaseForm, MoneyField, entered, max_length, required
+from forms.base import BaseForm, IntegerField, MoneyField, entered, max_length, required
 
 TEXT = 5000
 

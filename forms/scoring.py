@@ -9,7 +9,6 @@ from wtforms import (
     FieldList,
     FormField,
     HiddenField,
-    IntegerField,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -20,7 +19,7 @@ from wtforms import (
 from wtforms.validators import NumberRange, Optional, ValidationError
 
 from app.scoring.models import CriterionKind
-from forms.base import BaseForm, RowForm, check_rows, entered, max_length, options, required
+from forms.base import BaseForm, IntegerField, RowForm, check_rows, entered, max_length, options, required
 
 
 class CriterionRow(RowForm):

@@ -35,7 +35,8 @@ class YearField(StringField):
         text = str(valuelist[0]).strip() if valuelist else ""
         if not text:
             return
-        if not text.isdigit() or not FIRST_YEAR <= int(text) <= LAST_YEAR:
+        # ASCII digits, not too many: int() takes neither "²" nor 5,000 digits.
+        if not (text.isascii() and text.isdigit() and len(text) < 10) or not FIRST_YEAR <= int(text) <= LAST_YEAR:
             raise ValueError(_l("年度应为 %(a)d 至 %(b)d 之间的四位数字，例如 2024。", a=FIRST_YEAR, b=LAST_YEAR))
         self.data = int(text)
 

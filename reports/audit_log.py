@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -20,10 +20,11 @@ CHINA = ZoneInfo("Asia/Shanghai")
 def filtered_query(filters: dict) -> sa.Select:
     """The audit rows matching ``filters`` (dates are days in China time, inclusive)."""
     query = sa.select(AuditLog)
-    if filters.get("date_from"):
+    # The first and the last day a date can be bound nothing (and would overflow when turned into UTC).
+    if filters.get("date_from") and filters["date_from"] > date.min:
         start = datetime.combine(filters["date_from"], time.min, tzinfo=CHINA)
         query = query.where(AuditLog.at >= start)
-    if filters.get("date_to"):
+    if filters.get("date_to") and filters["date_to"] < date.max:
         end = datetime.combine(filters["date_to"] + timedelta(days=1), time.min, tzinfo=CHINA)
         query = query.where(AuditLog.at < end)
     if filters.get("actor"):

@@ -398,7 +398,7 @@ def batch(programme_id: int):
     plan = operations.batch_plan(programme, source) if source is not None else []
     if request.method == "POST" and request.form.get("confirm") == "1" and form.validate_on_submit():
         try:
-            lines = operations.batch_disburse(programme, source, entry_date=form.entry_date.data,
+            lines = operations.batch_disburse(programme, _source(form.source_id.data), entry_date=form.entry_date.data,
                                               voucher_prefix=form.voucher_prefix.data, note=form.note.data or "",
                                               user=current_user)
         except FundingError as error:

@@ -5,6 +5,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from app.database import id_number
 from app.downloads import attachment
 from app.extensions import db
 from app.pagination import paginate
@@ -49,7 +50,7 @@ def township(township_id: int):
 @requires(Permission.PLACES_VIEW)
 def communities():
     query = visible_communities(current_user).options(sa.orm.contains_eager(Community.township))
-    township_id = request.args.get("township", type=int)
+    township_id = request.args.get("township", type=id_number)
     if township_id:
         query = query.where(Community.township_id == township_id)
     kind = request.args.get("kind", "")

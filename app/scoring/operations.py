@@ -188,7 +188,7 @@ def record_tie_decision(programme: Programme, application_id: int, priority: int
     """The bureau's order among applications left level by the scores and the tie rule (lower goes first)."""
     from app.scoring.models import TieDecision
 
-    application = db.session.get(Application, application_id)
+    application = db.session.get(Application, application_id or 0)  # a request without the field: no id
     if application is None or application.programme_id != programme.id:
         raise ScoringError(_("请选择本项目的申报。"))
     if not reason.strip():

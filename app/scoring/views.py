@@ -9,7 +9,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from app.accounts.models import Role, User
 from app.applications.models import Application, ApplicationStatus
-from app.database import china_today, utcnow
+from app.database import china_today, id_number, utcnow
 from app.downloads import attachment
 from app.extensions import db
 from app.formatting import yuan_text
@@ -131,7 +131,7 @@ def application(assignment_id: int):
 def _workbook_evaluator(programme: Programme) -> User:
     """The evaluator whose workbook this is: oneself, or (for the bureau) the one named in ?evaluator=."""
     if has_permission(current_user, Permission.SCORING_MANAGE):
-        evaluator = db.get_or_404(User, request.values.get("evaluator", type=int) or 0)
+        evaluator = db.get_or_404(User, request.values.get("evaluator", type=id_number) or 0)
         if evaluator.role != Role.EVALUATOR:
             abort(404)
         return evaluator
@@ -452,7 +452,7 @@ def propose(programme_id: int):
 def swap(programme_id: int):
     def action(programme):
         form = _form_or_error(SwapForm())
-        incoming = db.session.get(Application, form.in_id.data)
+        incoming = db.session.get(Application, form.in_id.data or 0)
         if incoming is None:
             raise SelectionError(_("请选择调入的申报。"))
         selecting.swap(_current(programme), form.out_id.data, incoming, form.reason.data, programme_ranking(programme))
@@ -465,7 +465,7 @@ def swap(programme_id: int):
 def add(programme_id: int):
     def action(programme):
         form = _form_or_error(AddForm())
-        incoming = db.session.get(Application, form.in_id.data)
+        incoming = db.session.get(Application, form.in_id.data or 0)
         if incoming is None:
             raise SelectionError(_("请选择增列的申报。"))
         selecting.add(_current(programme), incoming, form.reason.data, programme_ranking(programme))

@@ -12,7 +12,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from app.database import china_today
+from app.database import china_today, id_number
 from app.extensions import db
 from app.files.storage import send_stored
 from app.pagination import paginate
@@ -79,7 +79,7 @@ def _field_error(form, error: LedgerError) -> None:
 def index():
     """The communities the user may see, a page at a time, with their ledger's counts (a fixed number of queries)."""
     query = visible_communities(current_user).options(sa.orm.contains_eager(Community.township))
-    township_id = request.args.get("township", type=int)
+    township_id = request.args.get("township", type=id_number)
     if township_id:
         query = query.where(Community.township_id == township_id)
     text = request.args.get("q", "").strip()[:60]
