@@ -62,6 +62,9 @@ def parse_period(label: str) -> tuple[date, date]:
     label = label.strip().upper()
     month = re.fullmatch(r"(\d{4})-(\d{1,2})", label)
     quarter = re.fullmatch(r"(\d{4})Q([1-4])", label)
+    year_text = (month or quarter).group(1) if (month or quarter) else ""
+    if not year_text or not 2000 <= int(year_text) <= 2100:
+        raise FundingError(_("期间应写成 2024-05（月）或 2024Q2（季度），年份在 2000 至 2100 之间。"))
     if month and 1 <= int(month.group(2)) <= 12:
         year, number = int(month.group(1)), int(month.group(2))
         return date(year, number, 1), date(year, number, monthrange(year, number)[1])
