@@ -63,7 +63,8 @@ class UserForm(BaseForm):
                                   choices=options([("", _l("（无）")), *EvaluatorGroup.choices()]))
     tied_township_id = SelectField(_l("需回避的镇(街道)"), coerce=int, validate_choice=False)
     active = BooleanField(_l("启用"), default=True)
-    temporary_password = PasswordField(_l("初始密码"), validators=[optional(), max_length(200)])
+    # No optional(): it would stop the chain before validate_temporary_password, which asks a new account for one.
+    temporary_password = PasswordField(_l("初始密码"), validators=[max_length(200)])
     submit = SubmitField(_l("保存"))
 
     def __init__(self, *args, township_choices=(), community_choices=(), editing_username=None, **kwargs):

@@ -768,6 +768,11 @@ def _verify_user(ctx, sent, before, after):
                   before["users"].get(rows[0]["id"]))
     if "username" in sent:
         assert rows[0]["username"] == sent["username"].strip().lower()
+    password = _stripped(sent, "temporary_password")
+    if rows[0]["id"] not in before["users"] or password:  # a new account, or a new password: the one sent
+        from werkzeug.security import check_password_hash
+
+        assert password and check_password_hash(rows[0]["password_hash"], password), "saved without its password"
 
 
 def _verify_password(field_name: str):
@@ -1119,6 +1124,14 @@ def test_the_inputs_that_once_answered_500(request, app, make_user, places):
     ctx = setup_application()(app, request)
     township = _client_as(app, make_user, "township")
     stored = snapshot(app, ("applications",))
+    # A new account without its initial password (the field left out, or blanks).
+    admin = _client_as(app, make_user, "admin")
+    users = _count(app, "users")
+    for extra in ({}, {"temporary_password": ""}, {"temporary_password": "   "}):
+        page = admin.post("/admin/users/new", data={"username": "nopassword", "role": "bureau", "township_id": "0",
+                                                    "community_id": "0", "tied_township_id": "0", **extra})
+        assert page.status_code == 200 and "新建账户需要设置初始密码" in page.get_data(as_text=True)
+    assert _count(app, "users") == users
     for version in ("²", "9" * 5000):
         page = township.post(f"/applications/{ctx['application']}/edit",
                              data={"version": version, "save": "y", "contact_name": "新联系人"})
