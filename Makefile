@@ -6,7 +6,7 @@ PORT ?= 5000
 WORKERS ?= 2
 FLASK = FLASK_APP=wsgi.py $(VENV)/bin/flask
 
-.PHONY: run test install install-dev translations test-deps lint db demo clean
+.PHONY: run test install install-dev translations test-deps lint db demo clean bench bench-deps bench-province
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,21 @@ lint: install-dev
 ## Everything: lint, unit and request tests on SQLite and PostgreSQL, migrations, browser tests.
 test: install-dev test-deps lint
 	$(VENV)/bin/pytest
+
+## Benchmark (issue 9): city scale on SQLite (2 workers) and PostgreSQL (4 workers) -> docs/PERFORMANCE.md.
+bench: install-dev bench-deps
+	$(VENV)/bin/python -m bench.run --database sqlite --workers 2
+	$(VENV)/bin/python -m bench.run --database postgresql --workers 4
+	$(VENV)/bin/python -m bench.report
+
+## The same at province scale (50 times the data; generating it takes most of an hour).
+bench-province: install-dev bench-deps
+	$(VENV)/bin/python -m bench.run --database sqlite --workers 2 --scale province
+	$(VENV)/bin/python -m bench.run --database postgresql --workers 4 --scale province
+	$(VENV)/bin/python -m bench.report
+
+bench-deps:
+	bash scripts/install-test-deps.sh --bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts

@@ -117,6 +117,10 @@ def register_blueprints(app: Flask) -> None:
                   notifications_bp, audit_bp)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
+    if app.config["BENCH_FLOOR"]:
+        from bench.floor import bp as floor_bp
+
+        app.register_blueprint(floor_bp)
 
 
 def register_request_hooks(app: Flask) -> None:

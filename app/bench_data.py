@@ -13,7 +13,9 @@ database with five years of activity, so that pages, reports and exports can be 
   multiplied by 50: each programme has about 50 times the nominations, sheets, sites, reports and money lines of the
   city scale. 1,000,000 spending lines and 10,000,000 audit rows.
 - ``tiny`` (hidden, for the tests): two years, two copies of the township set with a few communities each, a third
-  of the townships nominating, three or four sites per programme.
+  of the townships nominating, three or four sites per programme. ``tiny-wide`` (hidden too): the same two years with
+  six copies and up to twelve or thirteen sites per programme, four times tiny's lines, audit rows and
+  consultations (tests/bench/test_query_counts.py compares each page's query count on the two).
 
 Deterministic: one ``random.Random(seed)`` and the date of the run (China) decide every value except creation stamps
 (``created_at`` of rows made through the ORM, the audit rows the ORM's flush hook writes, the stored file's name).
@@ -111,6 +113,10 @@ class Scale:
 SCALES = {
     "tiny": Scale("tiny", copies=2, years=2, community_cap=2, township_share=0.3, quota_cap=3, spending_lines=400,
                   audit_rows=3_000, consultations=80),
+    # tiny's calendar with three times the townships and three to four times every list: the query-count test
+    # compares each page on the two (the count must not grow with the rows).
+    "tiny-wide": Scale("tiny-wide", copies=6, years=2, community_cap=2, township_share=0.3, quota_cap=12,
+                       spending_lines=1_600, audit_rows=12_000, consultations=320),
     "city": Scale("city", copies=1, years=5, community_cap=None, township_share=0.9, quota_cap=None,
                   spending_lines=20_000, audit_rows=200_000, consultations=6_000),
     "province": Scale("province", copies=50, years=5, community_cap=None, township_share=0.9, quota_cap=None,

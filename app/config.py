@@ -92,4 +92,6 @@ def build_config(instance_path: str) -> dict:
         "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD", ""),
         "SMTP_STARTTLS": _bool("SMTP_STARTTLS", False),
         "MAIL_FROM": os.environ.get("MAIL_FROM", "sfd@localhost"),
+        # `make bench` only: adds the two floor pages (bench/floor.py) that key pages are measured against.
+        "BENCH_FLOOR": _bool("BENCH_FLOOR", False),
     }
