@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import sqlalchemy as sa
 from flask import current_app, request
 
@@ -7,8 +9,63 @@ from app.database import id_number
 from app.extensions import db
 
 
-def paginate(query: sa.Select):
-    """One page of ``query`` (page number from ?page=, nonsense treated as page 1): two queries, any size."""
+@dataclass
+class CappedPage:
+    """A page of a list whose total is counted only up to a limit (see :func:`paginate`); it answers what the pager
+    asks of Flask-SQLAlchemy's pagination (``items``, ``page``, ``pages``, ``total``, ``has_prev``/``has_next``,
+    ``prev_num``/``next_num``)."""
+
+    items: list
+    page: int
+    per_page: int
+    total: int  # exact unless ``total_capped``; then the limit, and there are more
+    total_capped: bool
+    has_next: bool
+
+    @property
+    def pages(self) -> int:
+        return max(-(-self.total // self.per_page), 1) if self.total else 0
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def prev_num(self) -> int | None:
+        return self.page - 1 if self.has_prev else None
+
+    @property
+    def next_num(self) -> int | None:
+        return self.page + 1 if self.has_next else None
+
+
+def paginate(query: sa.Select, *, count_limit: int | None = None):
+    """One page of ``query`` (page number from ?page=, nonsense treated as page 1).
+
+    Without ``count_limit``: Flask-SQLAlchemy's pagination, two queries (the page and an exact count), any size.
+
+    With ``count_limit``, for lists that grow without bound (the audit log: 10 million rows at province scale), an
+    exact count would read every matching row. Instead the count stops after ``count_limit`` + 1 matching rows
+    (an index walk of bounded length); when there are more, ``total`` is ``count_limit`` and ``total_capped`` is
+    set, and the page says "more than 10,000". Only the first ``count_limit`` rows can be paged to (a page number
+    beyond them shows the last of those pages): a deep OFFSET costs as much as a count, and a list that long is
+    narrowed with the filters, not paged through. The count is skipped when the page itself shows where the list
+    ends. ``query`` must select one ORM entity or its columns (the count replaces them with a constant).
+    """
     size = current_app.config["PAGE_SIZE"]
     page = request.args.get("page", 1, type=id_number)  # a page number past any offset the database takes is nonsense
-    return db.paginate(query, page=page if page >= 1 else 1, per_page=size, max_per_page=size, error_out=False)
+    page = page if page >= 1 else 1
+    if count_limit is None:
+        return db.paginate(query, page=page, per_page=size, max_per_page=size, error_out=False)
+    page = min(page, max(-(-count_limit // size), 1))
+    offset = (page - 1) * size
+    # One row more than the page tells whether another page follows.
+    items = db.session.execute(query.limit(size + 1).offset(offset)).unique().scalars().all()
+    has_next = len(items) > size
+    items = items[:size]
+    if not has_next and (items or offset == 0):  # the list ends on this page: its total is known
+        return CappedPage(items, page, size, offset + len(items), False, False)
+    counted = query.order_by(None).with_only_columns(sa.literal(1), maintain_column_froms=True).limit(count_limit + 1)
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(counted.subquery()))
+    capped = total > count_limit
+    return CappedPage(items, page, size, min(total, count_limit), capped, has_next and offset + size < count_limit)

@@ -4,15 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import sqlalchemy as sa
 from flask_babel import gettext as _
 
+from app.applications.models import Application
+from app.extensions import db
+from app.programmes.models import FundingTier, Programme
 from app.scoring.aggregate import to_decimal
-from app.scoring.models import Selection
+from app.scoring.models import Selection, SelectionEntry
 from app.scoring.ranking import programme_ranking
 from reports.xlsx import Column, Sheet
 
 
+def load(programme: Programme) -> Selection | None:
+    """The programme's list with its entries, their applications, places and tiers loaded in a fixed number of
+    queries, so that :func:`sheet` makes none per row."""
+    return db.session.scalar(
+        sa.select(Selection).where(Selection.programme_id == programme.id).options(
+            sa.orm.selectinload(Selection.entries).options(
+                sa.orm.joinedload(SelectionEntry.application).options(
+                    sa.orm.joinedload(Application.township), sa.orm.joinedload(Application.community)),
+                sa.orm.joinedload(SelectionEntry.tier).selectinload(FundingTier.amounts))))
+
+
 def sheet(selection: Selection) -> Sheet:
+    """The list in its order; ``selection`` is best loaded by :func:`load` (else its entries load one by one)."""
     programme = selection.programme
     means = {row.application.id: row.ranked for row in programme_ranking(programme)}
     columns = [

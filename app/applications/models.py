@@ -137,6 +137,9 @@ class Application(db.Model):
             sqlite_where=sa.text("status <> 'withdrawn'"), postgresql_where=sa.text("status <> 'withdrawn'"),
         ),
         sa.CheckConstraint("venue_area_m2 IS NULL OR venue_area_m2 >= 0", name="venue_area_not_negative"),
+        # The overview's and the home page's counts by township and status, from the index alone.
+        sa.Index("ix_applications_programme_township_status", "programme_id", "township_id", "status",
+                 "submitted_late"),
     )
 
     def __str__(self) -> str:

@@ -10,6 +10,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm.attributes import flag_modified
 
 from app.accounts.models import User
 from app.applications.models import Application
@@ -124,6 +125,8 @@ class Score(db.Model):
     __table_args__ = (
         sa.UniqueConstraint("assignment_id", "criterion_id", name="uq_scores_assignment_criterion"),
         sa.CheckConstraint("half_points >= 0", name="half_points_not_negative"),
+        # Sheet totals from the index alone (the ranking sums every sheet of a programme).
+        sa.Index("ix_scores_assignment_points", "assignment_id", "criterion_id", "half_points"),
     )
 
     def __str__(self) -> str:
@@ -229,3 +232,17 @@ class Objection(db.Model):
 
     def __str__(self) -> str:
         return self.content[:60]
+
+
+@sa.event.listens_for(sa.orm.Session, "before_flush")
+def _sheet_changes_with_its_scores(session, _context, _instances) -> None:
+    """A change to a score is a change to its sheet: the sheet's version rises, so the ranking's fingerprint of
+    its inputs (app/scoring/ranking.py) sees it, as does the optimistic lock of a second editor."""
+    sheets = set()
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, Score) and (obj in session.new or obj in session.deleted or session.is_modified(obj)):
+            sheet = obj.assignment if obj.assignment is not None else session.get(Assignment, obj.assignment_id)
+            if sheet is not None and sheet not in session.deleted and sa.inspect(sheet).persistent:
+                sheets.add(sheet)
+    for sheet in sheets:
+        flag_modified(sheet, "comment")  # no value changes; the UPDATE raises the version

@@ -75,6 +75,8 @@ class SiteMilestone(db.Model):
                  sqlite_where=sa.text("site_id IS NOT NULL"), postgresql_where=sa.text("site_id IS NOT NULL")),
         sa.Index("uq_site_milestones_township", "township_id", "milestone_id", unique=True,
                  sqlite_where=sa.text("site_id IS NULL"), postgresql_where=sa.text("site_id IS NULL")),
+        # Each progress page checks that every site has its items: counted from the index alone.
+        sa.Index("ix_site_milestones_programme_milestone", "programme_id", "milestone_id", "site_id"),
     )
 
     def __str__(self) -> str:
@@ -152,6 +154,8 @@ class MonthlyReport(db.Model):
         sa.UniqueConstraint("site_id", "month", name="uq_monthly_reports_site_month"),
         sa.CheckConstraint("consultations_held >= 0", name="consultations_not_negative"),
         sa.CheckConstraint("spent_this_month_fen >= 0", name="spent_not_negative"),
+        # Submitted reports counted per site from the index alone (the missing reports by township).
+        sa.Index("ix_monthly_reports_site_status_month", "site_id", "status", "month"),
     )
 
     def __str__(self) -> str:
@@ -267,6 +271,9 @@ class ArchiveItem(db.Model):
     site: Mapped[Site] = relationship()
     file: Mapped[StoredFile] = relationship()
 
+    # Kinds per site from the index alone (the archive checklist's counts over a programme).
+    __table_args__ = (sa.Index("ix_archive_items_site_kind", "site_id", "kind", "deleted_at"),)
+
     def __str__(self) -> str:
         return self.title
 
@@ -344,6 +351,7 @@ class ConsultationRecord(db.Model):
         sa.CheckConstraint("present >= 0 AND votes_for >= 0 AND votes_against >= 0 AND abstain >= 0",
                            name="counts_not_negative"),
         sa.CheckConstraint("votes_for + votes_against + abstain <= present", name="votes_within_present"),
+        sa.Index("ix_consultation_records_community_held", "community_id", "held_at", "id"),
     )
 
     def __str__(self) -> str:
@@ -381,6 +389,7 @@ class RepresentativeMeeting(db.Model):
         sa.CheckConstraint("representatives_total > 0", name="total_positive"),
         sa.CheckConstraint("present >= 0 AND present <= representatives_total", name="present_within_total"),
         sa.CheckConstraint("votes_for + votes_against + abstain <= present", name="votes_within_present"),
+        sa.Index("ix_representative_meetings_community_held", "community_id", "held_on", "id"),
     )
 
     def __str__(self) -> str:
