@@ -8,7 +8,7 @@ built here from those sums and marked as subtotals, so the writer adds nothing t
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import date
 from decimal import Decimal
 
@@ -103,63 +103,88 @@ def _sheet_name(name: str, taken: set[str]) -> str:
     return candidate
 
 
-def detail_lines(programme: Programme, site_ids: Iterable[int] | None = None) -> list[dict]:
-    """Every 下达, 拨付 and 支出 line of the programme's sites (or of ``site_ids``), ordered by date.
+def iter_detail_lines(programme: Programme, site_ids: Iterable[int] | None = None) -> Iterator[dict]:
+    """Every 下达, 拨付 and 支出 line of the programme's sites (or of ``site_ids``), by date (then 下达, 拨付, 支出,
+    then the line's id): ONE query over the three ledgers, ordered and streamed by the database.
 
-    One query per ledger. ``ledger`` is the table a line belongs to; ``kind`` is 冲销 for a reversal line.
-    Amounts are signed fen.
+    ``ledger`` is the table a line belongs to; ``kind`` is 冲销 for a reversal line. Amounts are signed fen.
     """
     if site_ids is not None:
         site_ids = list(site_ids)
         if not site_ids:
-            return []
+            return
 
-    def query(model, *columns):
+    def text(value=None):
+        return sa.null().cast(sa.String) if value is None else value
+
+    def query(model, order: int, a, b=None, c=None, d=None, e=None, reverses=None):
         statement = (
-            sa.select(model.id, model.site_id, model.source_id, model.entry_date, model.amount_fen,
+            sa.select(sa.literal_column(str(order), sa.Integer).label("ledger"), model.id.label("id"),
+                      model.site_id.label("site_id"), model.source_id.label("source_id"),
+                      model.entry_date.label("entry_date"), model.amount_fen.label("amount_fen"),
                       Township.name.label("township"), Community.name.label("community"),
-                      FundingSource.name.label("source"), *columns)
+                      FundingSource.name.label("source"), text(a).label("a"), text(b).label("b"),
+                      text(c).label("c"), text(d).label("d"), text(e).label("e"),
+                      (reverses if reverses is not None else sa.null().cast(sa.Integer)).label("reverses_id"))
             .join(Site, Site.id == model.site_id)
             .join(Township, Township.id == Site.township_id)
             .join(Community, Community.id == Site.community_id)
             .join(FundingSource, FundingSource.id == model.source_id)
             .where(Site.programme_id == programme.id)
-            .order_by(model.entry_date, model.id)
         )
         if site_ids is not None:
             statement = statement.where(Site.id.in_(site_ids))
         return statement
 
-    def line(ledger, kind, row, voucher, summary, note) -> dict:
-        return {
-            "id": row[0], "site_id": row[1], "source_id": row[2], "entry_date": row[3], "amount_fen": int(row[4]),
-            "township": row[5], "community": row[6], "source": row[7],
-            "ledger": ledger, "kind": kind, "voucher": voucher, "summary": summary, "note": note,
+    lines = sa.union_all(
+        query(Allocation, LEDGER_ORDER["下达"], Allocation.reason),
+        query(Disbursement, LEDGER_ORDER["拨付"], Disbursement.voucher_no, Disbursement.note,
+              Disbursement.override_reason, reverses=Disbursement.reverses_id),
+        query(SpendingLine, LEDGER_ORDER["支出"], SpendingLine.item, SpendingLine.category, SpendingLine.payee,
+              SpendingLine.note, StoredFile.original_name, reverses=SpendingLine.reverses_id)
+        .outerjoin(StoredFile, StoredFile.id == SpendingLine.receipt_id),
+    ).subquery()
+    ledgers = {order: name for name, order in LEDGER_ORDER.items()}
+    for row in db.session.execute(
+        sa.select(lines).order_by(lines.c.entry_date, lines.c.ledger, lines.c.id).execution_options(yield_per=2000)
+    ):
+        ledger = ledgers[row.ledger]
+        if ledger == "下达":
+            voucher, summary, note = "", row.a, ""
+        elif ledger == "拨付":
+            voucher, summary = row.a, row.b
+            note = _("超额拨付理由：%(r)s", r=row.c) if row.c else ""
+        else:
+            voucher = row.e or ""
+            summary = f"{row.a}（{row.b}）" + (f"，{row.c}" if row.c else "")
+            note = row.d
+        yield {
+            "id": row.id, "site_id": row.site_id, "source_id": row.source_id, "entry_date": row.entry_date,
+            "amount_fen": int(row.amount_fen), "township": row.township, "community": row.community,
+            "source": row.source, "ledger": ledger, "kind": "冲销" if row.reverses_id else ledger,
+            "voucher": voucher, "summary": summary, "note": note,
         }
 
-    lines = [line("下达", "下达", row, "", row.reason, "")
-             for row in db.session.execute(query(Allocation, Allocation.reason))]
-    for row in db.session.execute(query(Disbursement, Disbursement.voucher_no, Disbursement.note,
-                                        Disbursement.override_reason, Disbursement.reverses_id)):
-        override = _("超额拨付理由：%(r)s", r=row.override_reason) if row.override_reason else ""
-        lines.append(line("拨付", "冲销" if row.reverses_id else "拨付", row, row.voucher_no, row.note, override))
-    spending = query(SpendingLine, SpendingLine.item, SpendingLine.category, SpendingLine.payee, SpendingLine.note,
-                     SpendingLine.reverses_id, StoredFile.original_name)
-    spending = spending.outerjoin(StoredFile, StoredFile.id == SpendingLine.receipt_id)
-    for row in db.session.execute(spending):
-        summary = f"{row.item}（{row.category}）" + (f"，{row.payee}" if row.payee else "")
-        lines.append(line("支出", "冲销" if row.reverses_id else "支出", row, row.original_name or "", summary,
-                          row.note))
-    lines.sort(key=lambda item: (item["entry_date"], LEDGER_ORDER[item["ledger"]], item["id"]))
-    return lines
+
+def detail_lines(programme: Programme, site_ids: Iterable[int] | None = None) -> list[dict]:
+    """:func:`iter_detail_lines` as a list."""
+    return list(iter_detail_lines(programme, site_ids))
 
 
 def _detail_sheet(rec: Reconciliation, notes: list[str], name: str) -> Sheet:
     ledgers = {"下达": _("下达"), "拨付": _("拨付"), "支出": _("支出"), "冲销": _("冲销")}
-    rows = [
-        {**item, "ledger": ledgers[item["ledger"]], "kind": ledgers[item["kind"]]}
-        for item in detail_lines(rec.programme, [line.site.id for line in rec.sites])
-    ]
+
+    def rows() -> Iterator[dict]:
+        if not rec.sites:
+            return
+        everything = sa.select(sa.func.count(Site.id)).where(Site.programme_id == rec.programme.id)
+        site_ids = [line.site.id for line in rec.sites]
+        # The whole programme needs no list of its sites (a province's programme has thousands).
+        whole = db.session.scalar(everything) == len(site_ids)
+        for item in iter_detail_lines(rec.programme, None if whole else site_ids):
+            item["ledger"], item["kind"] = ledgers[item["ledger"]], ledgers[item["kind"]]
+            yield item
+
     columns = [
         Column("entry_date", _("日期"), "date"),
         Column("ledger", _("账目")),
@@ -172,7 +197,7 @@ def _detail_sheet(rec: Reconciliation, notes: list[str], name: str) -> Sheet:
         Column("summary", _("摘要"), width=40),
         Column("note", _("备注"), width=30),
     ]
-    return Sheet(name=name, columns=columns, rows=rows, title=_("%(name)s 资金明细", name=rec.programme.name),
+    return Sheet(name=name, columns=columns, rows=rows(), title=_("%(name)s 资金明细", name=rec.programme.name),
                  notes=[*notes, _("金额带符号：冲销和调减为负数。“账目”为该笔所属的台账（下达、拨付或支出）。")])
 
 

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
+from itertools import groupby
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
 
 from app.accounts.models import User
-from app.applications.models import Application
+from app.applications.models import Application, ApplicationStatus
 from app.extensions import db
+from app.places.models import Community, Township
 from app.programmes.models import Programme
 from app.scoring.aggregate import to_decimal
-from app.scoring.models import Assignment, SheetStatus
-from app.scoring.ranking import programme_ranking
+from app.scoring.models import Assignment, Score, SheetStatus
+from app.scoring.ranking import ranked
 from reports.xlsx import Column, Sheet
 
 
@@ -23,7 +25,12 @@ def _points(half_points: int | None) -> Decimal | None:
 
 
 def sheets(programme: Programme) -> list[Sheet]:
-    ranking = programme_ranking(programme)
+    order, sheets_of = ranked(programme)
+    names = {row.id: row for row in db.session.execute(
+        sa.select(Application.id, Application.reference, Township.name.label("township"),
+                  Community.name.label("community"))
+        .join(Application.township).join(Application.community)
+        .where(Application.programme_id == programme.id, Application.status == ApplicationStatus.ACCEPTED))}
     evaluators = db.session.scalars(
         sa.select(User).join(Assignment, Assignment.evaluator_id == User.id).join(Assignment.application)
         .where(Application.programme_id == programme.id).distinct().order_by(User.username)
@@ -40,14 +47,17 @@ def sheets(programme: Programme) -> list[Sheet]:
     ]
 
     def summary_rows() -> Iterator[dict]:
-        for row in ranking:
-            totals = {f"e{sheet.evaluator_id}": _points(sheet.half_points) for sheet in row.sheets}
-            note = _("一票否决") if row.ranked.vetoed else (_("并列") if row.ranked.tied else "")
+        vetoed, tied = _("一票否决"), _("并列")
+        for ranked_row in order:
+            application = names[ranked_row.application_id]
+            totals = {f"e{sheet.evaluator_id}": _points(sheet.half_points)
+                      for sheet in sheets_of[ranked_row.application_id]}
             yield {
-                "rank": row.ranked.position, "reference": row.application.reference,
-                "township": row.application.township.name, "community": row.application.community.name,
-                **totals, "count": row.ranked.evaluators,
-                "mean": to_decimal(row.ranked.mean) if row.ranked.mean is not None else None, "note": note,
+                "rank": ranked_row.position, "reference": application.reference,
+                "township": application.township, "community": application.community,
+                **totals, "count": ranked_row.evaluators,
+                "mean": to_decimal(ranked_row.mean) if ranked_row.mean is not None else None,
+                "note": vetoed if ranked_row.vetoed else (tied if ranked_row.tied else ""),
             }
 
     criteria = list(programme.criteria)
@@ -62,23 +72,32 @@ def sheets(programme: Programme) -> list[Sheet]:
     ]
 
     def detail_rows() -> Iterator[dict]:
-        assignments = db.session.scalars(
-            sa.select(Assignment).join(Assignment.application)
+        # One query, streamed: a row per sheet and criterion scored (a sheet without scores has one row), read
+        # sheet by sheet.
+        statement = (
+            sa.select(Assignment.id, Application.reference, Community.name, User.display_name, User.username,
+                      Assignment.status, Assignment.veto_ids, Score.criterion_id, Score.half_points)
+            .join(Assignment.application).join(Application.community)
+            .join(User, User.id == Assignment.evaluator_id)
+            .outerjoin(Score, Score.assignment_id == Assignment.id)
             .where(Application.programme_id == programme.id)
-            .options(sa.orm.selectinload(Assignment.scores), sa.orm.joinedload(Assignment.evaluator),
-                     sa.orm.joinedload(Assignment.application).joinedload(Application.community))
-            .order_by(Application.reference, Assignment.evaluator_id)
-        ).unique()
-        for assignment in assignments:
-            scores = {score.criterion_id: score.half_points for score in assignment.scores}
+            .order_by(Application.reference, Assignment.evaluator_id, Assignment.id)
+        )
+        titles = {status: status.title for status in SheetStatus}
+        yes = _("是")
+        result = db.session.execute(statement.execution_options(yield_per=1000))
+        for _id, group in groupby(result, key=lambda row: row[0]):
+            group = list(group)
+            _assignment, reference, community, display_name, username, status, veto_ids = group[0][:7]
+            scores = {row.criterion_id: row.half_points for row in group if row.criterion_id is not None}
             yield {
-                "reference": assignment.application.reference,
-                "community": assignment.application.community.name,
-                "evaluator": assignment.evaluator.label,
-                "status": assignment.status.title,
+                "reference": reference,
+                "community": community,
+                "evaluator": display_name or username,
+                "status": titles[status],
                 **{f"c{c.id}": _points(scores.get(c.id)) for c in criteria},
-                "total": _points(sum(scores.values())) if assignment.status == SheetStatus.SUBMITTED else None,
-                "veto": _("是") if assignment.veto_ids else "",
+                "total": _points(sum(scores.values())) if status == SheetStatus.SUBMITTED else None,
+                "veto": yes if veto_ids else "",
             }
 
     title = _("%(name)s 评分汇总表", name=programme.name)

@@ -16,6 +16,7 @@ table) and may carry ``footer_notes`` below the table. Money is integer fen unti
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -76,18 +77,27 @@ def yuan_text(fen: int) -> str:
     return f"{sign}¥{Decimal(abs(fen)) / 100:,.2f}"
 
 
+# CJK characters (from U+2E81) are about twice as wide as Latin ones in Excel's default font.
+_WIDE = re.compile("[\u2e81-\U0010ffff]")
+
+
 def _display_width(value: Any) -> int:
     text = str(value)
-    # CJK characters are about twice as wide as Latin ones in Excel's default font.
-    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+    return len(text) if text.isascii() else len(text) + len(_WIDE.findall(text))
 
 
 def write_workbook(sheets: list[Sheet], *, subtitle: str = "") -> bytes:
     """Write ``sheets`` into one xlsx file and return its bytes."""
     buffer = io.BytesIO()
+    # constant_memory: each row goes to a temporary file as soon as the next one starts, so a sheet of 100,000 rows
+    # (the audit export) needs no more memory than one of ten, and writing is faster. Rows must then be written in
+    # order (they are; the header height is set before the data), and merged cells are avoided: a workbook with a
+    # one-page sheet (merged title lines) is small and is written in memory as before.
+    constant_memory = not any(sheet.fit_one_page for sheet in sheets)
     book = xlsxwriter.Workbook(
         buffer,
-        {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False},
+        {"in_memory": not constant_memory, "constant_memory": constant_memory, "strings_to_formulas": False,
+         "strings_to_urls": False, "strings_to_numbers": False},
     )
     title_format = book.add_format({"bold": True, "font_size": 14})
     subtitle_format = book.add_format({"italic": True, "font_color": "#555555"})
@@ -141,9 +151,13 @@ def write_workbook(sheets: list[Sheet], *, subtitle: str = "") -> bytes:
                 ws.write_string(row_index, first, text, fmt)
             row_index += 1
         header_row = row_index
+        if sheet.header_height:
+            ws.set_row(header_row, sheet.header_height)
         for col_index, col in enumerate(sheet.columns):
             ws.write_string(header_row, col_index, col.header, header_format)
         totals = [0 for _ in sheet.columns]
+        # A column of fixed width is not measured; nor is text too short to widen its column (at most 2 per char).
+        measured = [col.width is None for col in sheet.columns]
         row_index = header_row + 1
         for record in records:
             subtotal = bool(record.get(SUBTOTAL))
@@ -151,7 +165,8 @@ def write_workbook(sheets: list[Sheet], *, subtitle: str = "") -> bytes:
                 value = record.get(col.key)
                 fmt = total_formats[col.kind] if subtotal else data_format(col.kind, sheet.protect)
                 shown = _write_cell(ws, row_index, col_index, col.kind, value, fmt)
-                widths[col_index] = max(widths[col_index], _display_width(shown))
+                if measured[col_index] and 2 * len(shown) > widths[col_index]:
+                    widths[col_index] = max(widths[col_index], _display_width(shown))
                 if col.total and not subtotal and isinstance(value, (int, Decimal)) and not isinstance(value, bool):
                     totals[col_index] += value
             row_index += 1
@@ -176,8 +191,6 @@ def write_workbook(sheets: list[Sheet], *, subtitle: str = "") -> bytes:
             ws.set_column(col_index, col_index, width, None, {"hidden": True} if col.hidden else None)
             if last_validated > header_row:
                 _validate(ws, header_row + 1, last_validated, col_index, col)
-        if sheet.header_height:
-            ws.set_row(header_row, sheet.header_height)
         if sheet.protect:
             # No password: this guards against accidents. Hidden columns stay hidden (no column formatting).
             ws.protect("", {"sort": True, "autofilter": True, "format_cells": True, "format_rows": True})

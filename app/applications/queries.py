@@ -23,7 +23,7 @@ NEAR_DEADLINE_DAYS = 14
 
 @dataclass
 class OverviewRow:
-    township: Township
+    township: sa.Row  # (id, name, sort_order) of the township
     allowance: Allowance
     due: date | None
     extension: DeadlineExtension | None
@@ -64,18 +64,30 @@ class OverviewRow:
 
 
 def township_overview(programme: Programme) -> list[OverviewRow]:
-    """One row per township: allowed, nominated, submitted, returned, late, missing — in five queries."""
+    """One row per township: allowed, nominated, submitted, returned, late, missing — in five queries.
+
+    A province has hundreds of townships: each row's ``township`` is a light row (id, name, sort_order), and the
+    allowance (which depends only on the township's size) is worked out once per size."""
     sizes = township_sizes()
     extensions = extensions_by_township(programme)
+    due = programme.nomination_due
+    allowances: dict[int, Allowance] = {}
+
+    def allowed(size: int) -> Allowance:
+        if size not in allowances:
+            allowances[size] = allowance(programme, size)
+        return allowances[size]
+
     rows = {
         township.id: OverviewRow(
             township=township,
-            allowance=allowance(programme, sizes.get(township.id, 0)),
-            due=effective_due(programme, township.id, extensions.get(township.id)) if township.id in extensions
-            else programme.nomination_due,
+            allowance=allowed(sizes.get(township.id, 0)),
+            due=effective_due(programme, township.id, extensions[township.id]) if township.id in extensions
+            else due,
             extension=extensions.get(township.id),
         )
-        for township in db.session.scalars(sa.select(Township).order_by(Township.sort_order, Township.id))
+        for township in db.session.execute(
+            sa.select(Township.id, Township.name, Township.sort_order).order_by(Township.sort_order, Township.id))
     }
     counts = db.session.execute(
         sa.select(Application.township_id, Application.status, Application.submitted_late, sa.func.count())

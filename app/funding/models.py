@@ -63,7 +63,11 @@ class Allocation(db.Model):
     site: Mapped[Site] = relationship(back_populates="allocations")
     source: Mapped[FundingSource] = relationship()
 
-    __table_args__ = (sa.CheckConstraint("amount_fen <> 0", name="amount_not_zero"),)
+    __table_args__ = (
+        sa.CheckConstraint("amount_fen <> 0", name="amount_not_zero"),
+        # The reconciliation's sums (by site and source) read only the index.
+        sa.Index("ix_allocations_site_source_amount", "site_id", "source_id", "amount_fen"),
+    )
 
     def __str__(self) -> str:
         return f"{self.site_id}/{self.source_id}: {self.amount_fen}"
@@ -141,6 +145,7 @@ class Disbursement(db.Model):
         # A voucher number pays once; its reversal carries the same number.
         sa.Index("uq_disbursements_voucher", "voucher_no", unique=True,
                  sqlite_where=sa.text("reverses_id IS NULL"), postgresql_where=sa.text("reverses_id IS NULL")),
+        sa.Index("ix_disbursements_site_source_amount", "site_id", "source_id", "amount_fen"),
     )
 
     def __str__(self) -> str:
@@ -175,7 +180,10 @@ class SpendingLine(db.Model):
     source: Mapped[FundingSource] = relationship()
     receipt: Mapped[StoredFile | None] = relationship()
 
-    __table_args__ = (sa.CheckConstraint("amount_fen <> 0", name="amount_not_zero"),)
+    __table_args__ = (
+        sa.CheckConstraint("amount_fen <> 0", name="amount_not_zero"),
+        sa.Index("ix_spending_lines_site_source_amount", "site_id", "source_id", "amount_fen"),
+    )
 
     def __str__(self) -> str:
         return f"{self.item}: {self.amount_fen}"

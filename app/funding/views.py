@@ -12,9 +12,11 @@ from app.extensions import db
 from app.files.storage import UploadRejected, save_upload, send_stored
 from app.formatting import yuan_text
 from app.funding import operations
+from app.funding.display import money_formatter
 from app.funding.models import Allocation, Disbursement, PeriodSignOff, Site, SpendingLine, Tranche, TrancheRelease
 from app.funding.operations import FundingError
-from app.funding.queries import reconciliation
+from app.funding.queries import reconciliation, reconciliation_page, site_order
+from app.pagination import paginate
 from app.permissions import (
     Permission,
     authorize,
@@ -90,9 +92,13 @@ def index():
 @bp.route("/programmes/<int:programme_id>")
 @requires(Permission.FUNDING_VIEW)
 def programme(programme_id: int):
+    """One page of sites with their sources; township, source and programme totals over every site."""
     programme = _programme(programme_id)
-    rec = reconciliation(programme, site_filter(current_user))
-    return render_template("funding/programme.html", programme=programme, rec=rec)
+    scope = site_filter(current_user)
+    page = paginate(site_order(programme, scope))
+    rec = reconciliation_page(programme, page.items, scope)
+    return render_template("funding/programme.html", programme=programme, rec=rec, page=page,
+                           money=money_formatter())
 
 
 @bp.route("/programmes/<int:programme_id>/reconciliation.xlsx")

@@ -17,7 +17,7 @@ from app.database import china_today
 from app.extensions import db
 from app.funding.models import Allocation, Disbursement, Site, SpendingLine
 from app.places.models import Township
-from app.programmes.models import DeadlineExtension, FundingSource, Milestone, Programme, ProgrammeStatus
+from app.programmes.models import DeadlineExtension, FundingSource, Programme, ProgrammeStatus
 from app.scoring.models import Assignment, SheetStatus
 from app.tracking.models import (
     ArchiveItem,
@@ -27,7 +27,7 @@ from app.tracking.models import (
     SiteMilestone,
     SpotCheck,
 )
-from app.tracking.progress import due_date, first_of, next_month
+from app.tracking.progress import due_date, first_of, last_overdue_month, missing_by_township
 
 ACTIVE = (ProgrammeStatus.SELECTED, ProgrammeStatus.IMPLEMENTING)
 RUNNING = (ProgrammeStatus.OPEN, ProgrammeStatus.EVALUATING, ProgrammeStatus.SELECTED, ProgrammeStatus.IMPLEMENTING)
@@ -72,70 +72,74 @@ def timeline(programmes: list[Programme], today: date) -> list[dict]:
     return rows
 
 
-def bureau() -> dict:
+# The bureau's lists that grow with the province (townships, open findings) show this many rows, the most pressing
+# first, and say how many more there are.
+HOME_ROWS = 20
+
+
+def bureau(programmes: list[Programme] | None = None) -> dict:
+    """A fixed number of queries whatever the number of programmes, townships, sites and reports.
+
+    ``programmes``: the programmes the home page already loaded with their milestones, if they include every
+    running one (the running ones are taken from them instead of being loaded again)."""
     today = china_today()
-    programmes = db.session.scalars(
-        sa.select(Programme).where(Programme.status.in_(RUNNING))
-        .options(sa.orm.selectinload(Programme.milestones)).order_by(Programme.year.desc(), Programme.id)
-    ).all()
+    if programmes is None:
+        programmes = db.session.scalars(
+            sa.select(Programme).where(Programme.status.in_(RUNNING))
+            .options(sa.orm.selectinload(Programme.milestones)).order_by(Programme.year.desc(), Programme.id)
+        ).all()
+    else:
+        programmes = sorted((p for p in programmes if p.status in RUNNING), key=lambda p: (-p.year, p.id))
     ids = [p.id for p in programmes]
+    with_applications = sa.select(Application.township_id).where(Application.programme_id.in_(ids)).distinct()
+    shown = (sa.select(Township.id).where(Township.id.in_(with_applications))
+             .order_by(Township.sort_order, Township.id).limit(HOME_ROWS))
     submissions = defaultdict(lambda: defaultdict(int))
     for township, status, count in db.session.execute(
         sa.select(Township.name, Application.status, sa.func.count(Application.id))
-        .join(Application.township).where(Application.programme_id.in_(ids))
+        .join(Application.township).where(Application.programme_id.in_(ids), Application.township_id.in_(shown))
         .group_by(Township.name, Township.sort_order, Application.status).order_by(Township.sort_order)
     ):
         submissions[township][status] += count
+    townships_with = db.session.scalar(sa.select(sa.func.count()).select_from(with_applications.subquery()))
     scoring = {pid: (done, total) for pid, done, total in db.session.execute(
         sa.select(Application.programme_id,
                   sa.func.sum(sa.case((Assignment.status == SheetStatus.SUBMITTED, 1), else_=0)),
                   sa.func.count(Assignment.id))
         .join(Assignment.application).where(Application.programme_id.in_(ids)).group_by(Application.programme_id))}
-    overdue = _overdue_reports(ids, today)
+    overdue, overdue_townships = _overdue_reports(programmes, today, HOME_ROWS)
     archive = _archive_share(ids)
+    open_findings = sa.and_(SpotCheck.follow_up_required.is_(True), SpotCheck.closed_at.is_(None))
     findings = db.session.scalars(
-        sa.select(SpotCheck).where(SpotCheck.follow_up_required.is_(True), SpotCheck.closed_at.is_(None))
+        sa.select(SpotCheck).where(open_findings)
         .options(sa.orm.joinedload(SpotCheck.site).joinedload(Site.community),
                  sa.orm.joinedload(SpotCheck.site).joinedload(Site.township))
-        .order_by(SpotCheck.checked_on)
+        .order_by(SpotCheck.checked_on, SpotCheck.id).limit(HOME_ROWS)
     ).unique().all()
+    findings_total = db.session.scalar(sa.select(sa.func.count(SpotCheck.id)).where(open_findings))
     return {
         "timeline": timeline(programmes, today), "programmes": programmes,
         "submissions": {name: dict(counts) for name, counts in submissions.items()}, "statuses": ApplicationStatus,
-        "scoring": scoring, "overdue": overdue, "archive": archive, "findings": findings, "today": today,
+        "submissions_more": max(0, townships_with - len(submissions)),
+        "scoring": scoring, "overdue": overdue, "overdue_more": overdue_townships - len(overdue),
+        "archive": archive, "findings": findings, "findings_more": max(0, findings_total - len(findings)),
+        "today": today,
     }
 
 
-def _overdue_reports(programme_ids: list[int], today: date) -> list[tuple[str, int]]:
-    """Monthly reports past their 20th and not submitted, per township (active programmes only), two queries."""
-    sites = db.session.execute(
-        sa.select(Site.id, Site.selected_at, Township.name, Programme.year)
-        .join(Site.township).join(Site.programme)
-        .where(Site.programme_id.in_(programme_ids), Programme.status.in_(ACTIVE))
-    ).all()
-    if not sites:
-        return []
-    submitted = set(db.session.execute(
-        sa.select(MonthlyReport.site_id, MonthlyReport.month).where(
-            MonthlyReport.site_id.in_([s.id for s in sites]), MonthlyReport.status == ReportStatus.SUBMITTED)
-    ).tuples())
-    last_months = dict(db.session.execute(
-        sa.select(Milestone.programme_id, sa.func.max(Milestone.due_date)).where(
-            Milestone.programme_id.in_(programme_ids)).group_by(Milestone.programme_id)).tuples().all())
-    counts: dict[str, int] = defaultdict(int)
-    programme_of = dict(db.session.execute(sa.select(Site.id, Site.programme_id).where(
-        Site.id.in_([s.id for s in sites]))).tuples().all())
-    from app.tracking.progress import local_date
-
-    for site_id, selected_at, township, year in sites:
-        month = next_month(first_of(local_date(selected_at)))
-        last = last_months.get(programme_of[site_id])
-        end = first_of(last) if last else date(year, 12, 1)
-        while month <= end and due_date(month) < today:
-            if (site_id, month) not in submitted:
-                counts[township] += 1
-            month = next_month(month)
-    return sorted(counts.items(), key=lambda pair: -pair[1])
+def _overdue_reports(programmes: list[Programme], today: date, limit: int) -> tuple[list[tuple[str, int]], int]:
+    """Monthly reports past their 20th and not submitted, per township (active programmes only), most first: at
+    most ``limit`` townships, and how many have missing reports in all; one statement whatever the number of sites
+    and months (:func:`app.tracking.progress.missing_by_township`). A programme's months end with its last
+    milestone (of any kind)."""
+    last_overdue = last_overdue_month(today)
+    bounds = {}  # programme id → the last month counted
+    for programme in programmes:
+        if programme.status in ACTIVE:
+            last = max((m.due_date for m in programme.milestones), default=None)
+            bounds[programme.id] = min(first_of(last) if last else date(programme.year, 12, 1), last_overdue)
+    rows, townships = missing_by_township(bounds, limit=limit, ties=Township.sort_order)
+    return [(name, missing) for name, missing, _sites in rows], townships
 
 
 def _archive_share(programme_ids: list[int]) -> dict[int, int]:

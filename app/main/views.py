@@ -31,7 +31,7 @@ bp = Blueprint("main", __name__)
 def home():
     role = current_user.role
     context: dict = {}
-    if role in (Role.BUREAU, Role.FINANCE, Role.TOWNSHIP, Role.COMMUNITY):
+    if role == Role.TOWNSHIP:  # only the township's page shows its places (home/_places.html)
         townships = db.session.scalars(visible_townships(current_user)).all()
         counts = community_counts(current_user)
         context.update(townships=townships, counts=counts, total=sum(counts.values()))
@@ -44,8 +44,8 @@ def home():
         context["community"] = current_user.community
     if has_permission(current_user, Permission.PROGRAMMES_VIEW):
         context.update(_programme_summary())
-    if role == Role.BUREAU:
-        context.update(dashboards.bureau())
+    if role == Role.BUREAU:  # the bureau sees every programme: the summary's include every running one
+        context.update(dashboards.bureau(context.get("programmes")))
     if role == Role.FINANCE:
         context.update(dashboards.finance())
     if role == Role.TOWNSHIP:
@@ -72,8 +72,8 @@ def _programme_summary() -> dict:
         .options(sa.orm.selectinload(Programme.milestones))
         .order_by(Programme.year.desc(), Programme.id.desc())
     ).all()
-    summary = {"programmes": programmes, "status_counts": status_counts(application_filter(current_user)),
-               "statuses": ApplicationStatus}
+    shown = sa.and_(application_filter(current_user), Application.programme_id.in_([p.id for p in programmes]))
+    summary = {"programmes": programmes, "status_counts": status_counts(shown), "statuses": ApplicationStatus}
     if current_user.role in (Role.TOWNSHIP, Role.COMMUNITY):
         summary["my_applications"] = db.session.scalars(
             sa.select(Application)

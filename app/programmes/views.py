@@ -9,6 +9,7 @@ from app.applications.models import Application
 from app.applications.operations import live_counts
 from app.applications.queries import township_overview
 from app.extensions import db
+from app.main.listing import paginate_list
 from app.permissions import (
     Permission,
     authorize,
@@ -280,7 +281,9 @@ def overview(programme_id: int):
         rows = [row for row in rows if row.matches(state)]
     if text:
         rows = [row for row in rows if text in row.township.name]
-    return render_template("programmes/overview.html", programme=programme, rows=rows, state=state, q=text)
+    page = paginate_list(rows)
+    return render_template("programmes/overview.html", programme=programme, rows=page.items, state=state, q=text,
+                           page=page)
 
 
 @bp.route("/<int:programme_id>/extensions", methods=["GET", "POST"])

@@ -41,6 +41,7 @@ The ranking (``rank``):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -84,11 +85,37 @@ def heaviest_group(criteria: Sequence[tuple[str, int, str]]) -> str | None:
     return best
 
 
-def _mean(scores: Sequence[Fraction], trimmed: bool) -> Fraction:
-    ordered = sorted(scores)
+def _mean(numerators: Sequence[int], denominator: int, trimmed: bool) -> Fraction:
+    """The (optionally trimmed) mean of the scores numerator / denominator, all over one denominator: integer
+    arithmetic, and exactly the mean of the scores as Fractions (the integers sort as the scores do)."""
+    ordered = sorted(numerators)
     if trimmed and len(ordered) >= TRIM_FROM:
         ordered = ordered[1:-1]
-    return sum(ordered, Fraction(0)) / len(ordered)
+    return Fraction(sum(ordered), denominator * len(ordered))
+
+
+def _combined(
+    values: Sequence[tuple[str | None, int]],
+    denominator: int,
+    *,
+    trimmed: bool,
+    weights: Mapping[str, int | None] | None,
+) -> Fraction | None:
+    """:func:`combined_mean` of (evaluator group, numerator) pairs whose scores are numerator / denominator."""
+    if not values:
+        return None
+    if weights and any((weight or 0) > 0 for weight in weights.values()):
+        by_group: dict[str, list[int]] = {}
+        for group, numerator in values:
+            by_group.setdefault(group or DEFAULT_GROUP, []).append(numerator)
+        weighted = [
+            (weights[group], _mean(group_scores, denominator, trimmed))
+            for group, group_scores in by_group.items()
+            if (weights.get(group) or 0) > 0
+        ]
+        if weighted:
+            return sum((weight * mean for weight, mean in weighted), Fraction(0)) / sum(w for w, _ in weighted)
+    return _mean([numerator for _, numerator in values], denominator, trimmed)
 
 
 def combined_mean(
@@ -100,19 +127,10 @@ def combined_mean(
     """The mean of (evaluator group, score) pairs by the rules in the module docstring."""
     if not values:
         return None
-    scores = [Fraction(score) for _, score in values]
-    if weights and any((weight or 0) > 0 for weight in weights.values()):
-        by_group: dict[str, list[Fraction]] = {}
-        for group, score in values:
-            by_group.setdefault(group or DEFAULT_GROUP, []).append(Fraction(score))
-        weighted = [
-            (weights[group], _mean(group_scores, trimmed))
-            for group, group_scores in by_group.items()
-            if (weights.get(group) or 0) > 0
-        ]
-        if weighted:
-            return sum((weight * mean for weight, mean in weighted), Fraction(0)) / sum(w for w, _ in weighted)
-    return _mean(scores, trimmed)
+    scores = [(group, score if isinstance(score, Fraction) else Fraction(score)) for group, score in values]
+    denominator = math.lcm(*(score.denominator for _, score in scores))
+    return _combined([(group, score.numerator * (denominator // score.denominator)) for group, score in scores],
+                     denominator, trimmed=trimmed, weights=weights)
 
 
 @dataclass
@@ -143,11 +161,13 @@ def rank(
         if not sheets:
             unscored.append(Ranked(application_id, None, None, 0))
             continue
-        mean = combined_mean([(s.group, s.points) for s in sheets], trimmed=trimmed, weights=weights)
+        # Sheets are in half points: the means are taken on the integers over the denominator 2.
+        mean = _combined([(s.group, s.half_points) for s in sheets], 2, trimmed=trimmed, weights=weights)
         tiebreak = None
         if heaviest is not None:
-            tiebreak = combined_mean(
-                [(s.group, s.group_points(heaviest)) for s in sheets], trimmed=trimmed, weights=weights
+            tiebreak = _combined(
+                [(s.group, s.group_half_points.get(heaviest, 0)) for s in sheets], 2, trimmed=trimmed,
+                weights=weights,
             )
         ranked = Ranked(application_id, mean, tiebreak, len(sheets))
         if any(s.vetoed for s in sheets):
@@ -156,15 +176,23 @@ def rank(
         else:
             scored.append(ranked)
 
-    def level(r: Ranked) -> tuple:
-        return (r.mean, r.tiebreak)
+    # Means and tie-breaks compared as integers over their common denominator: the same order and the same
+    # equalities as the Fractions, without a Fraction comparison per step of the sort.
+    common = math.lcm(*{r.mean.denominator for r in scored},
+                      *{r.tiebreak.denominator for r in scored if r.tiebreak is not None})
+
+    def scaled(value: Fraction) -> int:
+        return value.numerator * (common // value.denominator)
+
+    levels = {id(r): (scaled(r.mean), None if r.tiebreak is None else scaled(r.tiebreak)) for r in scored}
 
     def order(r: Ranked) -> tuple:
         decided = r.application_id in decisions
+        mean, tiebreak = levels[id(r)]
         return (
-            -r.mean,
-            r.tiebreak is None,
-            -(r.tiebreak or 0),
+            -mean,
+            tiebreak is None,
+            -(tiebreak or 0),
             not decided,
             decisions.get(r.application_id, 0),
             r.application_id,
@@ -175,7 +203,7 @@ def rank(
     i = 0
     while i < len(scored):
         j = i
-        while j < len(scored) and level(scored[j]) == level(scored[i]):
+        while j < len(scored) and levels[id(scored[j])] == levels[id(scored[i])]:
             j += 1
         group = scored[i:j]
         # Within a level group, sub-groups share a decision priority (None: undecided).

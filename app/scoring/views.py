@@ -13,13 +13,14 @@ from app.database import china_today, id_number, utcnow
 from app.downloads import attachment
 from app.extensions import db
 from app.formatting import yuan_text
+from app.main.listing import paginate_list
 from app.permissions import Permission, authorize, can_score, can_view_programme, has_permission, requires
 from app.programmes.models import Programme
 from app.scoring import operations
 from app.scoring import selection as selecting
 from app.scoring.models import Assignment, CriterionKind, Objection, SelectionStatus, SheetStatus
 from app.scoring.operations import ScoringError
-from app.scoring.ranking import programme_ranking
+from app.scoring.ranking import application_labels, programme_ranking, ranked
 from app.scoring.selection import SelectionError
 from forms.applications import ConfirmForm
 from forms.base import ensure_blank_rows, filled_rows, options
@@ -346,12 +347,17 @@ def criteria(programme_id: int):
 @bp.route("/programmes/<int:programme_id>/ranking")
 @requires(Permission.RANKING_VIEW)
 def ranking(programme_id: int):
+    """The whole ranking is computed (positions need every sheet); one page of it is shown, with the applications
+    of that page and of the ties loaded: a fixed number of queries whatever the number of applications."""
     programme = _programme(programme_id)
-    rows = programme_ranking(programme)
+    order, _sheets = ranked(programme)
+    page = paginate_list(order)
+    tied = [r.application_id for r in order if r.tied]
+    labels = application_labels([r.application_id for r in page.items] + tied)
     tie_form = TieForm()
-    tie_form.application_id.choices = options([(r.application.id, f"{r.application.reference} "
-                                                 f"{r.application.community.name}") for r in rows if r.ranked.tied])
-    return render_template("scoring/ranking.html", programme=programme, rows=rows, tie_form=tie_form)
+    tie_form.application_id.choices = options([(i, f"{labels[i].reference} {labels[i].community}") for i in tied])
+    rows = [(r, labels[r.application_id]) for r in page.items]
+    return render_template("scoring/ranking.html", programme=programme, rows=rows, tie_form=tie_form, page=page)
 
 
 @bp.route("/programmes/<int:programme_id>/ties", methods=["POST"])
@@ -556,7 +562,7 @@ def finalise(programme_id: int):
 @requires(Permission.RANKING_VIEW)
 def selection_export(programme_id: int):
     programme = _programme(programme_id)
-    current = selecting.selection_of(programme)
+    current = selection_list.load(programme)  # entries, places and tiers eagerly: no query per row
     if current is None:
         abort(404)
     data = write_workbook([selection_list.sheet(current)], subtitle=_subtitle())

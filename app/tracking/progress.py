@@ -11,10 +11,13 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from app.database import CHINA, china_today, utcnow
 from app.extensions import db
 from app.funding.models import Site, SpendingLine
+from app.places.models import Township
 from app.programmes.models import MilestoneKind, Programme
 from app.tracking.models import (
     MilestoneEvent,
@@ -49,8 +52,37 @@ def local_date(moment: datetime | None) -> date | None:
 # --- milestones -------------------------------------------------------------------------------------------
 
 
+def _milestones_complete(programme: Programme) -> bool:
+    """True when every site and township of the programme has its SiteMilestones (two small grouped queries).
+
+    Counts the existing items per milestone and compares them with the sites (and the townships with sites); any
+    difference sends :func:`ensure_site_milestones` to the full comparison, which adds exactly what is missing.
+    """
+    sites, townships = db.session.execute(
+        sa.select(sa.func.count(Site.id), sa.func.count(sa.distinct(Site.township_id)))
+        .where(Site.programme_id == programme.id)).one()
+    if not sites:
+        return True
+    present = {(milestone_id, bool(for_site)): number for milestone_id, for_site, number in db.session.execute(
+        sa.select(SiteMilestone.milestone_id, SiteMilestone.site_id.is_not(None), sa.func.count())
+        .where(SiteMilestone.programme_id == programme.id)
+        .group_by(SiteMilestone.milestone_id, SiteMilestone.site_id.is_not(None)))}
+    for milestone in programme.milestones:
+        if milestone.kind in SITE_KINDS and present.get((milestone.id, True), 0) != sites:
+            return False
+        if milestone.kind in TOWNSHIP_KINDS and present.get((milestone.id, False), 0) != townships:
+            return False
+    return True
+
+
 def ensure_site_milestones(programme: Programme) -> int:
-    """One SiteMilestone per site and milestone (and per township for its summary); returns how many it made."""
+    """One SiteMilestone per site and milestone (and per township for its summary); returns how many it made.
+
+    Pages call it on every view: when nothing is missing (the usual case) it costs two grouped queries, whatever
+    the number of sites.
+    """
+    if _milestones_complete(programme):
+        return 0
     sites = db.session.scalars(sa.select(Site).where(Site.programme_id == programme.id)).all()
     if not sites:
         return 0
@@ -132,10 +164,10 @@ def transition_milestone(item: SiteMilestone, new: MilestoneStatus, user, commen
     db.session.flush()
 
 
-def timeliness(item: SiteMilestone, today: date | None = None) -> str:
-    """on_time / late / overdue (due, not handed in) / pending (not yet due)."""
+def timeliness(item: SiteMilestone, today: date | None = None, due: date | None = None) -> str:
+    """on_time / late / overdue (due, not handed in) / pending (not yet due); ``due`` saves loading the milestone."""
     today = today or china_today()
-    due = item.milestone.due_date
+    due = due or item.milestone.due_date
     if item.submitted_at is not None:
         return "late" if local_date(item.submitted_at) > due else "on_time"
     return "overdue" if today > due else "pending"
@@ -156,19 +188,36 @@ def due_date(month: date) -> date:
     return month.replace(day=REPORT_DAY)
 
 
-def report_months(site: Site, programme: Programme | None = None) -> list[date]:
-    """The months a site reports on: from the month after selection to the month of the programme's last
-    milestone after nomination (or the end of the programme's year when it has none)."""
-    programme = programme or site.programme
-    start = next_month(first_of(local_date(site.selected_at)))
+def last_report_month(programme: Programme) -> date:
+    """The month of the programme's last milestone after nomination (the end of its year when it has none)."""
     last_due = max((m.due_date for m in programme.milestones if m.kind != MilestoneKind.NOMINATION), default=None)
-    end = first_of(last_due) if last_due else date(programme.year, 12, 1)
+    return first_of(last_due) if last_due else date(programme.year, 12, 1)
+
+
+def months_between(start: date, end: date) -> list[date]:
+    """First days of the months from ``start`` to ``end``, both included (empty when start is after end)."""
     months = []
     month = start
     while month <= end:
         months.append(month)
         month = next_month(month)
     return months
+
+
+def month_count(start: date, end: date) -> int:
+    """len(months_between(start, end)), by arithmetic."""
+    return max(0, (end.year - start.year) * 12 + end.month - start.month + 1)
+
+
+def first_report_month(selected_at: datetime) -> date:
+    return next_month(first_of(local_date(selected_at)))
+
+
+def report_months(site: Site, programme: Programme | None = None) -> list[date]:
+    """The months a site reports on: from the month after selection to the month of the programme's last
+    milestone after nomination (or the end of the programme's year when it has none)."""
+    programme = programme or site.programme
+    return months_between(first_report_month(site.selected_at), last_report_month(programme))
 
 
 @dataclass(frozen=True)
@@ -258,24 +307,43 @@ class GridRow:
         return sum(1 for c in self.cells if c.state == "missing")
 
 
-def monthly_grid(programme: Programme, site_filter=sa.true(), today: date | None = None) -> tuple[list[date],
-                                                                                                   list[GridRow]]:
-    """Sites × months of a programme, in two queries."""
-    today = today or china_today()
-    sites = db.session.scalars(
+def grid_sites(programme: Programme, site_filter=sa.true()) -> sa.Select:
+    """The grid's sites in the grid's order, with their township and community."""
+    return (
         sa.select(Site).where(Site.programme_id == programme.id, site_filter)
         .options(sa.orm.joinedload(Site.township), sa.orm.joinedload(Site.community))
         .order_by(Site.township_id, Site.rank, Site.id)
-    ).unique().all()
-    reports = {(r.site_id, r.month): r for r in db.session.scalars(
-        sa.select(MonthlyReport).where(MonthlyReport.site_id.in_([s.id for s in sites])))} if sites else {}
-    months = sorted({m for site in sites for m in report_months(site, programme)})
+    )
+
+
+def grid_rows(programme: Programme, sites: list[Site], months: list[date], today: date,
+              reports_of=None) -> list[GridRow]:
+    """One row per site over ``months``, in one query. The cells carry the report's state columns (status,
+    submitted_at), not the report. ``reports_of`` (a select of site ids) replaces the list of the sites' ids."""
+    if not sites:
+        return []
+    site_ids = reports_of if reports_of is not None else [site.id for site in sites]
+    reports = {(r.site_id, r.month): r for r in db.session.execute(
+        sa.select(MonthlyReport.site_id, MonthlyReport.month, MonthlyReport.status, MonthlyReport.submitted_at)
+        .where(MonthlyReport.site_id.in_(site_ids)))}
+    last = last_report_month(programme)
     rows = []
     for site in sites:
-        own = set(report_months(site, programme))
-        rows.append(GridRow(site, [cell(m, reports.get((site.id, m)), today) if m in own else Cell(m, "none", None)
-                                   for m in months]))
-    return months, rows
+        start = first_report_month(site.selected_at)
+        rows.append(GridRow(site, [cell(m, reports.get((site.id, m)), today) if start <= m <= last
+                                   else Cell(m, "none", None) for m in months]))
+    return rows
+
+
+def monthly_grid(programme: Programme, site_filter=sa.true(), today: date | None = None) -> tuple[list[date],
+                                                                                                   list[GridRow]]:
+    """Sites × months of a programme (every site the filter lets through), in two queries."""
+    today = today or china_today()
+    sites = db.session.scalars(grid_sites(programme, site_filter)).unique().all()
+    start = min((first_report_month(site.selected_at) for site in sites), default=None)
+    months = months_between(start, last_report_month(programme)) if start else []
+    ids = sa.select(Site.id).where(Site.programme_id == programme.id, site_filter).scalar_subquery()
+    return months, grid_rows(programme, sites, months, today, reports_of=ids)
 
 
 def overdue_by_township(rows: list[GridRow]) -> list[tuple[str, int, int]]:
@@ -286,6 +354,100 @@ def overdue_by_township(rows: list[GridRow]) -> list[tuple[str, int, int]]:
         entry[1] += row.missing
         entry[2] += 1
     return sorted((tuple(v) for v in totals.values() if v[1]), key=lambda t: (-t[1], t[0]))
+
+
+def last_overdue_month(today: date) -> date:
+    """The latest month whose report is overdue today (its 20th has passed)."""
+    this_month = first_of(today)
+    if today > due_date(this_month):
+        return this_month
+    return date(this_month.year - (this_month.month == 1), (this_month.month - 2) % 12 + 1, 1)
+
+
+def month_number(day: date) -> int:
+    """Months since year 0: consecutive months have consecutive numbers."""
+    return day.year * 12 + day.month
+
+
+class china_month_number(FunctionElement):  # noqa: N801 - an SQL function, named like one
+    """SQL: :func:`month_number` of the China date of a UTC timestamp column (China keeps UTC+8 all year)."""
+
+    type = sa.Integer()
+    name = "china_month_number"
+    inherit_cache = True
+
+
+@compiles(china_month_number, "sqlite")
+def _china_month_number_sqlite(element, compiler, **kw):
+    moment = compiler.process(element.clauses, **kw)
+    return (f"(CAST(strftime('%Y', {moment}, '+8 hours') AS INTEGER) * 12"
+            f" + CAST(strftime('%m', {moment}, '+8 hours') AS INTEGER))")
+
+
+@compiles(china_month_number, "postgresql")
+def _china_month_number_postgresql(element, compiler, **kw):
+    moment = f"(({compiler.process(element.clauses, **kw)}) AT TIME ZONE 'Asia/Shanghai')"
+    return f"(CAST(EXTRACT(YEAR FROM {moment}) AS INTEGER) * 12 + CAST(EXTRACT(MONTH FROM {moment}) AS INTEGER))"
+
+
+def missing_by_township(bounds: dict[int, date], site_where=sa.true(), *, limit: int,
+                        ties=None) -> tuple[list[tuple[str, int, int]], int]:
+    """The townships with monthly reports missing: (name, missing, sites) with the most missing first (then by
+    ``ties``, the township's name unless given), at most ``limit`` of them, and how many there are in all.
+
+    ``bounds``: programme id → the last month counted (the programme's last report month, or the last overdue
+    month if that is earlier). A site owes every month from the one after its selection to the bound; a month
+    is missing without a submitted report (reports exist only for months of their site's period:
+    ``check_month``). ONE statement whatever the number of sites, months and townships.
+    """
+    if not bounds:
+        return [], 0
+    in_scope = sa.and_(Site.programme_id.in_(list(bounds)), site_where)
+    months = (sa.case({pid: month_number(bound) for pid, bound in bounds.items()}, value=Site.programme_id)
+              - china_month_number(Site.selected_at))  # bound − (month after selection) + 1
+    owed = (
+        sa.select(Site.township_id.label("township_id"), sa.func.count(Site.id).label("sites"),
+                  sa.func.sum(sa.case((months > 0, months), else_=0)).label("owed"))
+        .where(in_scope).group_by(Site.township_id).subquery()
+    )
+    submitted = (
+        sa.select(Site.township_id.label("township_id"), sa.func.count(MonthlyReport.id).label("reports"))
+        .join(Site, Site.id == MonthlyReport.site_id)
+        .where(in_scope, MonthlyReport.status == ReportStatus.SUBMITTED,
+               MonthlyReport.month <= sa.case(bounds, value=Site.programme_id))
+        .group_by(Site.township_id).subquery()
+    )
+    missing = owed.c.owed - sa.func.coalesce(submitted.c.reports, 0)
+    rows = db.session.execute(
+        sa.select(Township.name, missing.label("missing"), owed.c.sites, sa.func.count().over().label("townships"))
+        .select_from(owed).join(Township, Township.id == owed.c.township_id)
+        .outerjoin(submitted, submitted.c.township_id == owed.c.township_id)
+        .where(missing > 0)
+        .order_by(missing.desc(), ties if ties is not None else Township.name, Township.id)
+        .limit(limit)
+    ).all()
+    return [(name, int(count), sites) for name, count, sites, _all in rows], rows[0].townships if rows else 0
+
+
+def township_progress(programme: Programme, site_filter=sa.true(), today: date | None = None, *,
+                      limit: int = 20) -> tuple[list[date], list[tuple[str, int, int]], int, list[tuple[int, str]]]:
+    """Over every site of the programme the filter lets through (the grid itself may show one page), in three
+    queries whatever the number of sites: the grid's months; the townships with missing reports as
+    :func:`missing_by_township` gives them (at most ``limit``, and their number); every township with sites
+    (id, name), by name."""
+    today = today or china_today()
+    in_scope = sa.and_(Site.programme_id == programme.id, site_filter)
+    first = db.session.scalar(sa.select(sa.func.min(Site.selected_at)).where(in_scope))
+    if first is None:
+        return [], [], 0, []
+    last = last_report_month(programme)
+    overdue, townships = missing_by_township({programme.id: min(last, last_overdue_month(today))}, site_filter,
+                                             limit=limit)
+    with_sites = db.session.execute(
+        sa.select(Township.id, Township.name).where(Township.id.in_(sa.select(Site.township_id).where(in_scope)))
+    ).tuples().all()
+    return months_between(first_report_month(first), last), overdue, townships, sorted(
+        with_sites, key=lambda pair: pair[1])
 
 
 # --- 通报 and spot checks ---------------------------------------------------------------------------------

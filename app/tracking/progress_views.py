@@ -10,6 +10,7 @@ from app.database import china_today, commit_quietly
 from app.extensions import db
 from app.files.storage import UploadRejected, save_upload, send_stored
 from app.funding.models import Site
+from app.pagination import paginate
 from app.permissions import (
     Permission,
     authorize,
@@ -38,6 +39,8 @@ from forms.base import options
 from forms.progress import CloseForm, MilestoneForm, NoticeForm, ReportForm, ReviewForm, SpotCheckForm
 
 bp = Blueprint("progress", __name__, url_prefix="/progress")
+# The programme page lists this many townships with missing reports (the most first) and says how many more.
+OVERDUE_ROWS = 20
 PHOTO_KINDS = frozenset({"png", "jpeg"})
 
 
@@ -73,24 +76,38 @@ def _may_submit(item: SiteMilestone) -> bool:
 @bp.route("/programmes/<int:programme_id>")
 @requires(Permission.TRACKING_VIEW)
 def programme(programme_id: int):
+    """The milestones and the monthly grid of one page of sites; the missing reports by township and the 通报 over
+    every site. A fixed number of queries whatever the number of sites."""
     programme = db.get_or_404(Programme, programme_id)
     authorize(can_view_programme(current_user, programme))
     if progress.ensure_site_milestones(programme):
         commit_quietly(db.session)  # milestones added to the programme after selection appear for every site
     scope = site_filter(current_user)
     scope_township = township_scope(current_user)
-    items_query = (
-        sa.select(SiteMilestone).where(SiteMilestone.programme_id == programme.id)
-        .options(sa.orm.joinedload(SiteMilestone.milestone), sa.orm.joinedload(SiteMilestone.township))
-    )
-    if scope_township is not None:
-        items_query = items_query.where(SiteMilestone.township_id == scope_township)
-    items = db.session.scalars(items_query).unique().all()
+    today = china_today()
+    months, overdue, overdue_townships, with_sites = progress.township_progress(programme, scope, today,
+                                                                                limit=OVERDUE_ROWS)
+    page = paginate(progress.grid_sites(programme, scope))
+    rows = progress.grid_rows(programme, page.items, months, today)
     milestones = [m for m in programme.milestones if m.kind in progress.SITE_KINDS]
-    by_site = {(i.site_id, i.milestone_id): i for i in items if i.site_id is not None}
-    township_items = sorted((i for i in items if i.site_id is None), key=lambda i: (i.township.sort_order,
-                                                                                    i.milestone.due_date))
-    months, rows = progress.monthly_grid(programme, scope)
+    milestone_cells: dict = {}  # site id → per milestone: (item, its timeliness) or None
+    township_items: list = []
+    if rows:
+        shown = {row.site.township_id for row in rows}
+        items = db.session.scalars(
+            sa.select(SiteMilestone).where(
+                SiteMilestone.programme_id == programme.id,
+                sa.or_(SiteMilestone.site_id.in_([row.site.id for row in rows]),
+                       sa.and_(SiteMilestone.site_id.is_(None), SiteMilestone.township_id.in_(shown))))
+        ).all()  # their milestones and townships are already in the session (identity map, no query)
+        by_site = {(i.site_id, i.milestone_id): i for i in items if i.site_id is not None}
+        for row in rows:
+            cells = milestone_cells[row.site.id] = []
+            for milestone in milestones:
+                item = by_site.get((row.site.id, milestone.id))
+                cells.append((item, progress.timeliness(item, today, milestone.due_date)) if item else None)
+        township_items = sorted((i for i in items if i.site_id is None),
+                                key=lambda i: (i.township.sort_order, i.milestone.due_date))
     notices = db.session.scalars(
         sa.select(ProgressNotice).where(ProgressNotice.programme_id == programme.id,
                                         sa.true() if scope_township is None else
@@ -98,12 +115,15 @@ def programme(programme_id: int):
         .options(sa.orm.joinedload(ProgressNotice.township)).order_by(ProgressNotice.issued_on.desc())
     ).unique().all()
     notice_form = NoticeForm()
-    notice_form.township_id.choices = options(sorted({(r.site.township_id, r.site.township.name) for r in rows},
-                                                     key=lambda pair: pair[1]))
+    notice_form.township_id.choices = options(with_sites)
+    month_label = {month: f"{month:%Y-%m}" for month in months}
     return render_template(
         "progress/programme.html", programme=programme, milestones=milestones, rows=rows, months=months,
-        by_site=by_site, township_items=township_items, overdue=progress.overdue_by_township(rows),
-        notices=notices, notice_form=notice_form, today=china_today(), timeliness=progress.timeliness,
+        month_labels=list(month_label.values()), month_label=month_label, page=page, milestone_cells=milestone_cells,
+        township_items=township_items, overdue=overdue,
+        overdue_more=overdue_townships - len(overdue), notices=notices, notice_form=notice_form, today=today,
+        timeliness=progress.timeliness,
+        milestone_titles={status: status.title for status in MilestoneStatus},
     )
 
 

@@ -1,0 +1,93 @@
+"""Issue 9: the reconciliation page shows one page of sites, its totals stay those of the whole programme; the page's
+money text is the money filter's."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from flask_babel import force_locale
+
+from app.database import china_today
+from app.extensions import db
+from app.formatting import money
+from app.funding.display import money_formatter
+from app.funding.models import Disbursement, Site, SpendingLine
+from app.funding.queries import reconciliation, reconciliation_page, site_order
+from app.programmes.models import Programme
+
+
+@pytest.mark.parametrize("locale", ["zh_Hans_CN", "en"])
+def test_the_fast_money_text_is_the_money_filters(app, locale):
+    amounts = [0, 1, 5, 99, 100, 101, 12_345, 100_000, 123_456_789, 10**15 + 7]
+    amounts += [-amount for amount in amounts if amount]
+    with app.test_request_context("/"), force_locale(locale):
+        fast = money_formatter()
+        assert [fast(amount) for amount in amounts] == [money(amount) for amount in amounts]
+        assert fast(None) == money(None) == ""
+
+
+def _paid_and_spent(app, funded) -> None:
+    with app.app_context():
+        today = china_today()
+        db.session.add_all([
+            Disbursement(site_id=funded.sites[0], source_id=funded.city, entry_date=today, amount_fen=1_000_000,
+                         voucher_no="P-1"),
+            Disbursement(site_id=funded.sites[1], source_id=funded.city, entry_date=today, amount_fen=2_000_000,
+                         voucher_no="P-2"),
+            SpendingLine(site_id=funded.sites[1], source_id=funded.city, entry_date=today, amount_fen=250_000,
+                         item="桌椅", category="设备"),
+        ])
+        db.session.commit()
+
+
+def _totals(rec) -> list:
+    return [(t.allocated, t.disbursed, t.spent) for t in [rec.total, *rec.by_source.values()]]
+
+
+def test_a_page_of_sites_has_the_programmes_totals(app, funded):
+    _paid_and_spent(app, funded)
+    with app.app_context():
+        programme = db.session.get(Programme, funded.programme)
+        whole = reconciliation(programme)
+        sites = db.session.scalars(site_order(programme)).unique().all()
+        assert [site.id for site in sites] == [line.site.id for line in whole.sites]  # the same order
+        for page in ([sites[0]], [sites[1]], sites):
+            part = reconciliation_page(programme, page)
+            assert [line.site.id for line in part.sites] == [site.id for site in page]
+            assert _totals(part) == _totals(whole)
+            assert [source.id for source in part.sources] == [source.id for source in whole.sources]
+            for township in part.townships:  # a township's total covers all its sites, shown or not
+                full = next(t for t in whole.townships if t.township.id == township.township.id)
+                assert township.total == full.total
+            for line in part.sites:
+                full = next(w for w in whole.sites if w.site.id == line.site.id)
+                assert (line.total, line.by_source, line.flags) == (full.total, full.by_source, full.flags)
+        assert reconciliation_page(programme, []).sites == []
+        scoped = reconciliation_page(programme, [sites[1]], Site.id == sites[1].id)
+        assert scoped.total == next(w for w in whole.sites if w.site.id == sites[1].id).total
+
+
+def test_the_page_lists_page_size_sites_and_totals_everything(app, client, login_as, funded, monkeypatch):
+    _paid_and_spent(app, funded)
+    monkeypatch.setitem(app.config, "PAGE_SIZE", 1)
+    login_as("finance")
+    first = client.get(f"/funding/programmes/{funded.programme}").get_data(as_text=True)
+    second = client.get(f"/funding/programmes/{funded.programme}?page=2").get_data(as_text=True)
+    for page in (first, second):
+        assert len(re.findall(r'href="/funding/sites/\d+"', page)) == 1
+        assert "¥110,000.00" in page and "¥30,000.00" in page and "¥2,500.00" in page  # allocated, paid, spent
+        assert "第" in page and "共 2 条" in page  # the pager
+    assert f'href="/funding/sites/{funded.sites[0]}"' in first and f'href="/funding/sites/{funded.sites[1]}"' in second
+
+
+def test_the_page_runs_the_same_queries_for_more_sites_and_lines(app, client, login_as, funded, count_queries):
+    login_as("bureau")
+    url = f"/funding/programmes/{funded.programme}"
+    client.get(url)
+    with count_queries() as few:
+        client.get(url)
+    _paid_and_spent(app, funded)
+    with count_queries() as more:
+        client.get(url)
+    assert more.count == few.count, more.statements
