@@ -67,10 +67,10 @@ def _count(statement) -> int:
 
 
 def key_pages(page_size: int = 50) -> list[Page]:
-    """The seven key pages of the issue, each with the number of rows it lists."""
+    """The seven key pages of the issue, each with the number of rows it lists (all but the home page are paged)."""
     chosen = subjects()
-    applications = _count(sa.select(Application.id).where(Application.programme_id == chosen.scored))
-    sites = _count(sa.select(Site.id).where(Site.programme_id == chosen.with_sites))
+    applications = min(page_size, _count(sa.select(Application.id).where(Application.programme_id == chosen.scored)))
+    sites = min(page_size, _count(sa.select(Site.id).where(Site.programme_id == chosen.with_sites)))
     programmes = _count(sa.select(Programme.id))
     return [
         Page("bureau home", "/", BUREAU, programmes),

@@ -75,6 +75,14 @@ def app(request, tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_rankings():
+    """Rolled-back tests reuse ids with other data; the per-process ranking memo must not carry over."""
+    from app.scoring.ranking import forget_rankings
+
+    forget_rankings()
+
+
+@pytest.fixture(autouse=True)
 def _transaction(request, app):
     """Every session of the test runs on one connection inside one transaction, rolled back at the end.
 
