@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-import uuid
 from dataclasses import dataclass
 
 import pytest
 import sqlalchemy as sa
-from flask_migrate import upgrade
 
 from app.accounts.models import User
 from app.applications.models import Application, ApplicationStatus
@@ -27,7 +25,8 @@ from app.programmes.models import FundingTier, Milestone, Programme, ProgrammeSt
 from app.scoring.models import Assignment, Criterion, Score, Selection, SelectionStatus, SheetStatus
 from app.tracking.models import ArchiveItem, ConsultationRecord, MonthlyReport, SiteMilestone
 from app.tracking.progress import first_of, report_months
-from tests.conftest import _database_kinds, login, make_app
+from tests.bench.helpers import fresh_app
+from tests.conftest import _database_kinds, login
 
 TINY = SCALES["tiny"]
 EVALUATORS = [f"bench-e{number}" for number in range(1, 6)]
@@ -37,18 +36,6 @@ EVALUATORS = [f"bench-e{number}" for number in range(1, 6)]
 def _transaction():
     """Replaces the suite's per-test transaction: these tests make and fill databases of their own."""
     yield
-
-
-def _fresh_app(kind: str, request, tmp_path_factory):
-    folder = tmp_path_factory.mktemp(f"bench-{kind}")
-    if kind == "postgresql":
-        url = request.getfixturevalue("postgres_server").create_database(f"bench_{uuid.uuid4().hex[:16]}")
-    else:
-        url = f"sqlite:///{folder / 'bench.db'}"
-    app = make_app(url, folder)
-    with app.app_context():
-        upgrade()
-    return app
 
 
 def _dispose(app) -> None:
@@ -71,7 +58,7 @@ class Generated:
 
 @pytest.fixture(scope="module", params=_database_kinds())
 def generated(request, tmp_path_factory):
-    apps = [_fresh_app(request.param, request, tmp_path_factory) for _ in range(2)]
+    apps = [fresh_app(request.param, request, tmp_path_factory) for _ in range(2)]
     outputs = []
     for app in apps:
         result = _run(app)
@@ -234,7 +221,7 @@ def test_key_pages_answer_on_the_generated_data(generated):
 @pytest.mark.parametrize("kind", _database_kinds())
 def test_early_in_the_year_the_current_round_is_still_running(kind, request, tmp_path_factory):
     """On 5 April: this year's GJGX is being scored, SD is open for nominations, SFD is not yet announced."""
-    app = _fresh_app(kind, request, tmp_path_factory)
+    app = fresh_app(kind, request, tmp_path_factory)
     try:
         year = china_today().year
         result = _run(app, "--today", f"{year}-04-05")

@@ -16,13 +16,11 @@ import io
 import logging
 import re
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass
 
 import pytest
 import sqlalchemy as sa
-from flask_migrate import upgrade
 from openpyxl import load_workbook
 
 from app.applications.models import Application
@@ -30,7 +28,8 @@ from app.bench_data import SCALES
 from app.extensions import db
 from app.programmes.models import Programme, ProgrammeStatus
 from bench.pages import exports, key_pages
-from tests.conftest import QueryCounter, _database_kinds, login, make_app
+from tests.bench.helpers import fresh_app
+from tests.conftest import QueryCounter, _database_kinds, login
 
 SMALL, WIDE = "tiny", "tiny-wide"
 HOME = "bureau home"
@@ -67,18 +66,6 @@ class Scale:
     seconds: float  # generation
     pages: dict[str, Measured]
     key: list[str]  # names of the key pages
-
-
-def _fresh_app(kind: str, request, tmp_path_factory):
-    folder = tmp_path_factory.mktemp(f"queries-{kind}")
-    if kind == "postgresql":
-        url = request.getfixturevalue("postgres_server").create_database(f"queries_{uuid.uuid4().hex[:16]}")
-    else:
-        url = f"sqlite:///{folder / 'bench.db'}"
-    app = make_app(url, folder)
-    with app.app_context():
-        upgrade()
-    return app
 
 
 def _listed(response) -> int:
@@ -131,7 +118,7 @@ def _measure(app, scale: str) -> Scale:
 def scales(request, tmp_path_factory) -> dict[str, Scale]:
     out = {}
     for scale in (SMALL, WIDE):
-        app = _fresh_app(request.param, request, tmp_path_factory)
+        app = fresh_app(request.param, request, tmp_path_factory)
         try:
             out[scale] = _measure(app, scale)
         finally:
