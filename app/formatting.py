@@ -6,7 +6,7 @@ import json
 from decimal import Decimal
 
 from flask import Flask
-from flask_babel import format_currency, format_date, format_datetime
+from flask_babel import format_currency, format_date, format_datetime, get_locale
 
 
 def fen_to_yuan(fen: int | None) -> Decimal | None:
@@ -18,11 +18,52 @@ def yuan_text(fen: int) -> str:
     return f"{Decimal(int(fen)) / 100:,.2f}"
 
 
-def money(fen: int | None) -> str:
-    """¥30,000.00 for 3000000 fen."""
+def babel_money(fen: int | None) -> str:
+    """¥30,000.00 for 3000000 fen: Babel's currency format in the current locale."""
     if fen is None:
         return ""
     return format_currency(fen_to_yuan(fen), "CNY")
+
+
+# Babel formats one amount in some tens of microseconds (locale lookup, pattern, Decimal), and a page of sites with
+# their sources shows several hundred. So Babel is asked once per locale for the shape of an amount (text around the
+# plain "1,234,567.89", for a positive and a negative amount), the shape is checked against Babel on probe amounts,
+# and amounts are then written with integer arithmetic. A locale whose shape is not the plain one (other separators
+# or grouping) keeps Babel for every amount: the text is Babel's either way.
+_MONEY_PROBES = (123456789, -123456789, 5, -5, 100000, 0)
+_money_shapes: dict[str, tuple[str, str, str, str] | None] = {}
+
+
+def _plain_money(fen: int) -> str:
+    whole, cents = divmod(abs(fen), 100)
+    return f"{whole:,}.{cents:02d}"
+
+
+def _shaped_money(shape: tuple[str, str, str, str], fen: int) -> str:
+    prefix, suffix, negative_prefix, negative_suffix = shape
+    if fen < 0:
+        return f"{negative_prefix}{_plain_money(fen)}{negative_suffix}"
+    return f"{prefix}{_plain_money(fen)}{suffix}"
+
+
+def _money_shape() -> tuple[str, str, str, str] | None:
+    positive, negative = babel_money(123456789), babel_money(-123456789)
+    body = _plain_money(123456789)
+    if body not in positive or body not in negative:
+        return None
+    shape = (*positive.split(body, 1), *negative.split(body, 1))
+    return shape if all(_shaped_money(shape, fen) == babel_money(fen) for fen in _MONEY_PROBES) else None
+
+
+def money(fen: int | None) -> str:
+    """¥30,000.00 for 3000000 fen, exactly as :func:`babel_money` writes it, faster."""
+    if fen is None:
+        return ""
+    locale = str(get_locale())
+    if locale not in _money_shapes:
+        _money_shapes[locale] = _money_shape()
+    shape = _money_shapes[locale]
+    return babel_money(fen) if shape is None else _shaped_money(shape, int(fen))
 
 
 def json_text(value) -> str:

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import current_app, request
+from flask_sqlalchemy.pagination import Pagination
 
 from app.database import id_number
 from app.extensions import db
@@ -39,6 +41,31 @@ class CappedPage:
         return self.page + 1 if self.has_next else None
 
 
+def _requested_page() -> int:
+    """?page=, with nonsense (a word, zero, a number past any offset the database takes) read as page 1."""
+    page = request.args.get("page", 1, type=id_number)
+    return page if page >= 1 else 1
+
+
+class ListPagination(Pagination):
+    """Flask-SQLAlchemy's pagination over a list already in memory."""
+
+    def _query_items(self) -> list:
+        start = self._query_offset
+        return list(self._query_args["items"][start:start + self.per_page])
+
+    def _query_count(self) -> int:
+        return len(self._query_args["items"])
+
+
+def paginate_list(items: Sequence) -> ListPagination:
+    """One page of a list computed in Python (a ranking, an overview whose order is not a column), as
+    :func:`paginate` gives one page of a query: same ?page=, same PAGE_SIZE, same object for the pager macro
+    (past the end is an empty page)."""
+    size = current_app.config["PAGE_SIZE"]
+    return ListPagination(page=_requested_page(), per_page=size, max_per_page=size, error_out=False, items=items)
+
+
 def paginate(query: sa.Select, *, count_limit: int | None = None):
     """One page of ``query`` (page number from ?page=, nonsense treated as page 1).
 
@@ -53,8 +80,7 @@ def paginate(query: sa.Select, *, count_limit: int | None = None):
     ends. ``query`` must select one ORM entity or its columns (the count replaces them with a constant).
     """
     size = current_app.config["PAGE_SIZE"]
-    page = request.args.get("page", 1, type=id_number)  # a page number past any offset the database takes is nonsense
-    page = page if page >= 1 else 1
+    page = _requested_page()
     if count_limit is None:
         return db.paginate(query, page=page, per_page=size, max_per_page=size, error_out=False)
     page = min(page, max(-(-count_limit // size), 1))

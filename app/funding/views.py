@@ -12,7 +12,6 @@ from app.extensions import db
 from app.files.storage import UploadRejected, save_upload, send_stored
 from app.formatting import yuan_text
 from app.funding import operations
-from app.funding.display import money_formatter
 from app.funding.models import Allocation, Disbursement, PeriodSignOff, Site, SpendingLine, Tranche, TrancheRelease
 from app.funding.operations import FundingError
 from app.funding.queries import reconciliation, reconciliation_page, site_order
@@ -97,8 +96,7 @@ def programme(programme_id: int):
     scope = site_filter(current_user)
     page = paginate(site_order(programme, scope))
     rec = reconciliation_page(programme, page.items, scope)
-    return render_template("funding/programme.html", programme=programme, rec=rec, page=page,
-                           money=money_formatter())
+    return render_template("funding/programme.html", programme=programme, rec=rec, page=page)
 
 
 @bp.route("/programmes/<int:programme_id>/reconciliation.xlsx")

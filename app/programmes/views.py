@@ -9,7 +9,7 @@ from app.applications.models import Application
 from app.applications.operations import live_counts
 from app.applications.queries import township_overview
 from app.extensions import db
-from app.main.listing import paginate_list
+from app.pagination import paginate_list
 from app.permissions import (
     Permission,
     authorize,

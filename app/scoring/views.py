@@ -13,7 +13,7 @@ from app.database import china_today, id_number, utcnow
 from app.downloads import attachment
 from app.extensions import db
 from app.formatting import yuan_text
-from app.main.listing import paginate_list
+from app.pagination import paginate_list
 from app.permissions import Permission, authorize, can_score, can_view_programme, has_permission, requires
 from app.programmes.models import Programme
 from app.scoring import operations
