@@ -147,9 +147,10 @@ def register_cli(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
-    from app import formatting
+    from app import formatting, navigation
 
     formatting.init_app(app)
+    navigation.init_app(app)
     app.jinja_env.globals["get_locale"] = get_locale
 
     @app.context_processor

@@ -5,6 +5,10 @@ from __future__ import annotations
 import enum
 
 import sqlalchemy as sa
+from flask_babel import get_locale
+
+# Translated titles per (enum class, locale): titles() makes a dict of lazy strings, and pages ask for a title per row.
+_titles: dict[tuple, dict] = {}
 
 
 class TitledEnum(enum.StrEnum):
@@ -16,7 +20,12 @@ class TitledEnum(enum.StrEnum):
 
     @property
     def title(self) -> str:
-        return str(self.titles()[self])
+        locale = get_locale()
+        key = (type(self), str(locale) if locale is not None else None)
+        titles = _titles.get(key)
+        if titles is None:
+            titles = _titles[key] = {member: str(text) for member, text in self.titles().items()}
+        return titles[self]
 
     @classmethod
     def choices(cls) -> list[tuple[str, str]]:

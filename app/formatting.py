@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from flask import Flask
-from flask_babel import format_currency, format_date, format_datetime, get_locale
+from flask_babel import format_currency, format_date, format_datetime, get_locale, get_timezone
 
 
 def fen_to_yuan(fen: int | None) -> Decimal | None:
@@ -66,6 +67,34 @@ def money(fen: int | None) -> str:
     return babel_money(fen) if shape is None else _shaped_money(shape, int(fen))
 
 
+# Dates and times are written with digit-only patterns ("yyyy-MM-dd HH:mm"), the same in every locale: strftime in
+# the user's time zone gives Babel's text at a fraction of its cost (a page lists a time per row).
+def datetime_text(value: datetime | None) -> str:
+    """A moment as "2024-05-31 17:05" in the user's time zone (China time); a naive value is taken as UTC."""
+    if not value:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(get_timezone()).strftime("%Y-%m-%d %H:%M")
+
+
+def date_text(value: date | datetime | None) -> str:
+    """A day as "2024-05-31"; a moment becomes its day in the user's time zone."""
+    if not value:
+        return ""
+    if isinstance(value, datetime):
+        value = (value if value.tzinfo is not None else value.replace(tzinfo=UTC)).astimezone(get_timezone())
+    return value.strftime("%Y-%m-%d")
+
+
+def babel_datetime(value) -> str:
+    return format_datetime(value, "yyyy-MM-dd HH:mm") if value else ""
+
+
+def babel_date(value) -> str:
+    return format_date(value, "yyyy-MM-dd") if value else ""
+
+
 def json_text(value) -> str:
     """JSON with Chinese left readable (Jinja's tojson escapes it); autoescaping still applies."""
     return "" if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
@@ -82,5 +111,5 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["points"] = points
     app.jinja_env.filters["json_text"] = json_text
     app.jinja_env.filters["money"] = money
-    app.jinja_env.filters["datetime"] = lambda value: format_datetime(value, "yyyy-MM-dd HH:mm") if value else ""
-    app.jinja_env.filters["date"] = lambda value: format_date(value, "yyyy-MM-dd") if value else ""
+    app.jinja_env.filters["datetime"] = datetime_text
+    app.jinja_env.filters["date"] = date_text

@@ -102,7 +102,8 @@ def session_expired(session_row: UserSession) -> bool:
 
 def load_session(key: str) -> tuple[User | None, bool]:
     """The user behind a session key, and whether the key named a session that has just timed out."""
-    session_row = db.session.scalar(sa.select(UserSession).where(UserSession.key_hash == UserSession.hash_key(key)))
+    session_row = db.session.scalar(sa.select(UserSession).where(UserSession.key_hash == UserSession.hash_key(key))
+                                    .options(sa.orm.joinedload(UserSession.user)))  # one query on every page
     if session_row is None:
         return None, False
     if session_row.ended_at is not None:

@@ -1,0 +1,97 @@
+"""The page layout's fast paths (issue 9): the navigation drawn once per role and locale, dates and times written
+without Babel, enum titles translated once per locale. Each must give exactly what the slow path gave."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
+from flask_babel import force_locale
+
+from app.accounts.models import Role
+from app.formatting import babel_date, babel_datetime, date_text, datetime_text
+from app.navigation import LEFT, RIGHT
+from app.permissions import has_permission
+from app.tracking.models import ReportStatus
+
+
+def _nav_links(html: str) -> list[str]:
+    nav = html.split('id="mainNav"', 1)[1].split('id="notifications-link"', 1)[0]
+    return re.findall(r'<a class="nav-link" href="([^"]+)">', nav)
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_each_role_sees_the_links_its_permissions_allow(app, client, login_as, role):
+    user_id = login_as(role)
+    with app.test_request_context("/"):
+        from flask import url_for
+
+        from app.accounts.models import User
+        from app.extensions import db
+
+        user = db.session.get(User, user_id)
+        expected = [url_for(endpoint) for endpoint, _label, permission in LEFT + RIGHT
+                    if permission is None or has_permission(user, permission)]
+    html = client.get("/").get_data(as_text=True)
+    assert _nav_links(html) == expected
+    assert ("/audit/" in expected) == (role == Role.AUDITOR)  # the auditor alone reads the audit log
+
+
+def test_the_navigation_follows_the_language(client, login_as):
+    login_as(Role.BUREAU)
+    assert ">首页</a>" in client.get("/").get_data(as_text=True)
+    client.post("/language/en")
+    english = client.get("/").get_data(as_text=True)
+    assert ">首页</a>" not in english
+    assert ">Home</a>" in english
+    client.post("/language/zh_Hans_CN")
+    assert ">首页</a>" in client.get("/").get_data(as_text=True)
+
+
+def test_the_user_menu_escapes_the_name(app, client, make_user):
+    from app.accounts.models import User
+    from app.extensions import db
+    from tests.conftest import login
+
+    user_id = make_user(Role.BUREAU)
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        user.display_name = "<b>王</b>"
+        db.session.commit()
+        username = user.username
+    login(client, username)
+    html = client.get("/").get_data(as_text=True)
+    assert "&lt;b&gt;王&lt;/b&gt;" in html and "<b>王</b>" not in html
+
+
+MOMENTS = [
+    datetime(2024, 5, 31, 15, 59, tzinfo=UTC),  # 23:59 in China
+    datetime(2024, 5, 31, 16, 0, tzinfo=UTC),  # the next day in China
+    datetime(2024, 12, 31, 20, 5, 7, 999, tzinfo=UTC),  # a new year in China
+    datetime(2024, 6, 1, 8, 30, tzinfo=timezone(timedelta(hours=-5))),
+    datetime(2024, 2, 29, 23, 0),  # naive: UTC
+]
+
+
+@pytest.mark.parametrize("locale", ["zh_Hans_CN", "en"])
+def test_dates_and_times_are_babels_text(app, locale):
+    with app.test_request_context("/"), force_locale(locale):
+        assert [datetime_text(moment) for moment in MOMENTS] == [babel_datetime(moment) for moment in MOMENTS]
+        assert [date_text(moment) for moment in MOMENTS] == [babel_date(moment) for moment in MOMENTS]
+        days = [date(2024, 1, 1), date(2000, 2, 29), date(2100, 12, 31)]
+        assert [date_text(day) for day in days] == [babel_date(day) for day in days]
+        assert datetime_text(None) == date_text(None) == babel_datetime(None) == ""
+        assert datetime_text(MOMENTS[1]) == "2024-06-01 00:00"
+
+
+def test_enum_titles_follow_the_locale(app):
+    with app.test_request_context("/"):
+        with force_locale("zh_Hans_CN"):
+            chinese = ReportStatus.SUBMITTED.title
+        with force_locale("en"):
+            english = ReportStatus.SUBMITTED.title
+        with force_locale("zh_Hans_CN"):
+            assert ReportStatus.SUBMITTED.title == chinese
+    assert chinese != english
+    assert english == english.encode("ascii", "ignore").decode()
