@@ -11,9 +11,10 @@ import sqlalchemy as sa
 from app.applications.models import Application, ApplicationStatus
 from app.database import china_today
 from app.extensions import db
+from app.pagination import RowsPagination, paginate_rows
 from app.places.models import Community, Township
-from app.programmes.models import DeadlineExtension, Programme
-from app.programmes.operations import Allowance, allowance, effective_due, extensions_by_township, township_sizes
+from app.programmes.models import DeadlineExtension, NominationRule, Programme
+from app.programmes.operations import Allowance, allowance, effective_due
 
 A = ApplicationStatus
 SUBMITTED_OR_LATER = (A.SUBMITTED, A.ACCEPTED, A.REJECTED)
@@ -63,47 +64,81 @@ class OverviewRow:
         }[state]
 
 
-def township_overview(programme: Programme) -> list[OverviewRow]:
-    """One row per township: allowed, nominated, submitted, returned, late, missing — in five queries.
+OVERVIEW_STATES = ("nothing", "returned", "late", "missing")
 
-    A province has hundreds of townships: each row's ``township`` is a light row (id, name, sort_order), and the
-    allowance (which depends only on the township's size) is worked out once per size."""
-    sizes = township_sizes()
-    extensions = extensions_by_township(programme)
-    due = programme.nomination_due
-    allowances: dict[int, Allowance] = {}
 
-    def allowed(size: int) -> Allowance:
-        if size not in allowances:
-            allowances[size] = allowance(programme, size)
-        return allowances[size]
+def _overview_select(programme: Programme, state: str = "", text: str = "") -> sa.Select:
+    """Every township as one row (id, name, sort_order, its size, its count of applications per status and of late
+    ones), narrowed by the overview's filters and in the overview's order, all in SQL: a province has about a
+    thousand townships and the page shows fifty of them. The rules are those of :class:`OverviewRow`."""
+    in_system = (sa.select(Community.township_id, sa.func.count(Community.id).label("communities"))
+                 .where(Community.active.is_(True)).group_by(Community.township_id).subquery())
+    official = (sa.func.coalesce(Township.official_urban_communities, 0)
+                + sa.func.coalesce(Township.official_villages, 0))
+    size = sa.case((official > 0, official), else_=sa.func.coalesce(in_system.c.communities, 0))  # township_sizes()
+    per_status = [sa.func.sum(sa.case((Application.status == status, 1), else_=0)).label(status.value)
+                  for status in A]
+    late_submission = sa.and_(Application.submitted_late.is_(True), Application.status.in_(SUBMITTED_OR_LATER))
+    counts = (sa.select(Application.township_id, *per_status,
+                        sa.func.sum(sa.case((late_submission, 1), else_=0)).label("late"))
+              .where(Application.programme_id == programme.id).group_by(Application.township_id).subquery())
+    extension = (sa.select(DeadlineExtension.township_id, DeadlineExtension.due_date)
+                 .where(DeadlineExtension.programme_id == programme.id).subquery())
 
-    rows = {
-        township.id: OverviewRow(
-            township=township,
-            allowance=allowed(sizes.get(township.id, 0)),
-            due=effective_due(programme, township.id, extensions[township.id]) if township.id in extensions
-            else due,
-            extension=extensions.get(township.id),
-        )
-        for township in db.session.execute(
-            sa.select(Township.id, Township.name, Township.sort_order).order_by(Township.sort_order, Township.id))
-    }
-    counts = db.session.execute(
-        sa.select(Application.township_id, Application.status, Application.submitted_late, sa.func.count())
-        .where(Application.programme_id == programme.id)
-        .group_by(Application.township_id, Application.status, Application.submitted_late)
+    def count(status) -> sa.ColumnElement:
+        return sa.func.coalesce(getattr(counts.c, status.value), 0)
+
+    submitted = sum((count(status) for status in SUBMITTED_OR_LATER), sa.literal(0))
+    late = sa.func.coalesce(counts.c.late, 0)
+    if programme.nomination_rule == NominationRule.BY_SIZE:  # allowance()
+        minimum = sa.case((size < programme.size_threshold, programme.min_small), else_=programme.min_large)
+    else:
+        minimum = sa.literal(programme.nomination_min)
+    missing = sa.case((minimum - submitted > 0, minimum - submitted), else_=0)
+    base_due = programme.nomination_due
+    due = (extension.c.due_date if base_due is None else
+           sa.case((extension.c.due_date > base_due, extension.c.due_date), else_=base_due))  # effective_due()
+    overdue = sa.and_(due.is_not(None), due < china_today(), missing > 0)
+    query = (
+        sa.select(Township.id, Township.name, Township.sort_order, size.label("size"),
+                  *(count(status).label(status.value) for status in A), late.label("late"))
+        .outerjoin(in_system, in_system.c.township_id == Township.id)
+        .outerjoin(counts, counts.c.township_id == Township.id)
+        .outerjoin(extension, extension.c.township_id == Township.id)
     )
-    for township_id, status, late, number in counts:
-        row = rows[township_id]
-        row.counts[status] += number
-        if late and status in SUBMITTED_OR_LATER:
-            row.late += number
-    ordered = list(rows.values())
-    due = programme.nomination_due
-    if due is not None and china_today() >= due - timedelta(days=NEAR_DEADLINE_DAYS):
-        ordered.sort(key=lambda row: (row.submitted > 0, row.township.sort_order))
-    return ordered
+    conditions = {"nothing": submitted == 0, "returned": count(A.RETURNED) > 0, "late": sa.or_(late > 0, overdue),
+                  "missing": missing > 0}
+    if state in conditions:
+        query = query.where(conditions[state])
+    if text:
+        query = query.where(Township.name.contains(text, autoescape=True))
+    order = [Township.sort_order, Township.id]
+    if base_due is not None and china_today() >= base_due - timedelta(days=NEAR_DEADLINE_DAYS):
+        order.insert(0, submitted > 0)  # near the deadline, townships that have sent nothing come first
+    return query.order_by(*order)
+
+
+def township_overview(programme: Programme, state: str = "", text: str = "") -> RowsPagination:
+    """One page (?page=) of the per-township overview, filtered by ``state`` (one of :data:`OVERVIEW_STATES`; any
+    other value shows every township) and by ``text`` in the township's name: allowed, nominated, submitted,
+    returned, late, missing. Three queries whatever the number of townships and applications."""
+    page = paginate_rows(_overview_select(programme, state, text))
+    extensions = {row.township_id: row for row in db.session.scalars(
+        sa.select(DeadlineExtension).where(DeadlineExtension.programme_id == programme.id,
+                                           DeadlineExtension.township_id.in_([row.id for row in page.items])))
+    } if page.items else {}
+    allowances: dict[int, Allowance] = {}
+    rows = []
+    for row in page.items:
+        if row.size not in allowances:
+            allowances[row.size] = allowance(programme, row.size)
+        extension = extensions.get(row.id)
+        counts = Counter({status: getattr(row, status.value) for status in A if getattr(row, status.value)})
+        rows.append(OverviewRow(township=row, allowance=allowances[row.size],
+                                due=effective_due(programme, row.id, extension) if extension else
+                                programme.nomination_due, extension=extension, counts=counts, late=row.late))
+    page.items = rows
+    return page
 
 
 def filtered_applications(base_filter, filters: dict) -> sa.Select:

@@ -9,7 +9,6 @@ from app.applications.models import Application
 from app.applications.operations import live_counts
 from app.applications.queries import township_overview
 from app.extensions import db
-from app.pagination import paginate_list
 from app.permissions import (
     Permission,
     authorize,
@@ -276,12 +275,7 @@ def overview(programme_id: int):
     programme = _load(programme_id)
     state = request.args.get("state", "")
     text = request.args.get("q", "").strip()[:40]
-    rows = township_overview(programme)
-    if state in ("nothing", "returned", "late", "missing"):
-        rows = [row for row in rows if row.matches(state)]
-    if text:
-        rows = [row for row in rows if text in row.township.name]
-    page = paginate_list(rows)
+    page = township_overview(programme, state, text)
     return render_template("programmes/overview.html", programme=programme, rows=page.items, state=state, q=text,
                            page=page)
 
