@@ -60,8 +60,8 @@ class AuditLog(db.Model):
     actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
     # The name is copied so that the row still says who it was if the account is renamed.
     actor_name: Mapped[str] = mapped_column(sa.String(80), default="")
-    action: Mapped[AuditAction] = mapped_column(enum_column(AuditAction), index=True)
-    object_type: Mapped[str] = mapped_column(sa.String(60), default="", index=True)
+    action: Mapped[AuditAction] = mapped_column(enum_column(AuditAction))
+    object_type: Mapped[str] = mapped_column(sa.String(60), default="")
     object_id: Mapped[str] = mapped_column(sa.String(40), default="")
     summary: Mapped[str] = mapped_column(sa.String(300), default="")
     before: Mapped[dict | None] = mapped_column(sa.JSON)
@@ -74,7 +74,6 @@ class AuditLog(db.Model):
     # combinations walk one of these in order with the rest as a filter; an object number without its type is
     # found by the object index and sorted (it matches a few rows of each type).
     __table_args__ = (
-        sa.Index("ix_audit_log_object", "object_type", "object_id"),
         sa.Index("ix_audit_log_action_at", "action", "at", "id"),
         sa.Index("ix_audit_log_type_at", "object_type", "at", "id"),
         sa.Index("ix_audit_log_type_action_at", "object_type", "action", "at", "id"),
