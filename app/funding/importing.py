@@ -12,13 +12,16 @@ import re
 import unicodedata
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from flask_babel import gettext as _
 
 from app.files.storage import detect_kind
 from app.funding.models import SPENDING_CATEGORIES
 from app.programmes.models import FundingSource
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 IMPORT_COLUMNS = ("日期", "支出项目", "类别", "金额（元）", "收款单位", "资金来源", "备注")
 MAX_IMPORT_ROWS = 2000
@@ -78,6 +81,8 @@ def _parse_amount(text: str) -> tuple[int | None, str | None]:
 
 
 def _read(data: bytes) -> pd.DataFrame:
+    import pandas as pd  # imported on first use: it adds about 40 MB to every worker
+
     return pd.read_excel(io.BytesIO(data), sheet_name=0, dtype=str, engine="openpyxl", keep_default_na=False)
 
 
