@@ -1,10 +1,12 @@
 """Reconciliation: allocated, disbursed, spent and balance per site and source, rolled up to township and
-programme — three grouped queries whatever the number of lines — and the lines that disagree.
+programme — a few grouped queries whatever the number of lines — and the lines that disagree. The page lists one
+page of sites (:func:`site_page`, :func:`page_sums`); the workbooks take every site (:func:`reconciliation`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -13,8 +15,8 @@ import sqlalchemy as sa
 from app.database import china_today
 from app.extensions import db
 from app.funding.models import Allocation, Disbursement, Site, SpendingLine
-from app.places.models import Township
-from app.programmes.models import FundingSource, Programme
+from app.places.models import Community, Township
+from app.programmes.models import FundingSource, FundingTier, Programme
 
 # A site paid this long ago that has recorded no spending is flagged.
 IDLE_AFTER = timedelta(days=90)
@@ -101,22 +103,38 @@ def ledger_sums(keys, where) -> dict[tuple, Totals]:
     return result
 
 
-def site_flags(line: SiteLine, today: date) -> list[str]:
-    """What finance should look at: more spent than paid, more paid than allocated, money lying idle."""
+OVERSPENT, OVERPAID, IDLE = "overspent", "overpaid", "idle"
+
+
+def flag_kinds(by_source: Iterable[Totals], spent: int, first_payment: date | None, today: date) -> list[str]:
+    """What finance should look at: more spent than paid, more paid than allocated (for some source), money lying
+    idle (``spent`` being the site's total)."""
+    by_source = list(by_source)
+    kinds = []
+    if any(totals.spent > totals.disbursed for totals in by_source):
+        kinds.append(OVERSPENT)
+    if any(totals.disbursed > totals.allocated for totals in by_source):
+        kinds.append(OVERPAID)
+    if first_payment and spent == 0 and today - first_payment > IDLE_AFTER:
+        kinds.append(IDLE)
+    return kinds
+
+
+def flag_text(kind: str) -> str:
+    """The words for one of :func:`flag_kinds`."""
     from flask_babel import gettext as _
 
-    flags = []
-    for totals in line.by_source.values():
-        if totals.spent > totals.disbursed:
-            flags.append(_("支出超过已拨付"))
-            break
-    for totals in line.by_source.values():
-        if totals.disbursed > totals.allocated:
-            flags.append(_("拨付超过下达"))
-            break
-    if line.first_payment and line.total.spent == 0 and today - line.first_payment > IDLE_AFTER:
-        flags.append(_("拨付三个月后仍无支出"))
-    return flags
+    if kind == OVERSPENT:
+        return _("支出超过已拨付")
+    if kind == OVERPAID:
+        return _("拨付超过下达")
+    return _("拨付三个月后仍无支出")
+
+
+def site_flags(line: SiteLine, today: date) -> list[str]:
+    """The texts of :func:`flag_kinds` for one site line."""
+    return [flag_text(kind) for kind in flag_kinds(line.by_source.values(), line.total.spent, line.first_payment,
+                                                   today)]
 
 
 def _first_payments(where) -> dict[int, date]:
@@ -127,7 +145,8 @@ def _first_payments(where) -> dict[int, date]:
     ).tuples().all())
 
 
-def _sources(source_ids) -> list[FundingSource]:
+def sources_in_order(source_ids) -> list[FundingSource]:
+    """The funding sources of ``source_ids`` in the order the pages list them."""
     source_ids = sorted(set(source_ids))
     return db.session.scalars(
         sa.select(FundingSource).where(FundingSource.id.in_(source_ids)).order_by(FundingSource.sort_order,
@@ -170,7 +189,7 @@ def reconciliation(programme: Programme, site_filter=sa.true(), today: date | No
     if not sites:
         return Reconciliation(programme=programme, sources=[], townships=[], by_source={}, total=Totals())
     sums = ledger_sums(lambda model: [model.site_id, model.source_id], where)
-    sources = _sources(source_id for _site_id, source_id in sums)
+    sources = sources_in_order(source_id for _site_id, source_id in sums)
     townships = _site_lines(sites, sums, _first_payments(where), sources, today)
     by_source: dict[int, Totals] = defaultdict(Totals)
     total = Totals()
@@ -183,55 +202,132 @@ def reconciliation(programme: Programme, site_filter=sa.true(), today: date | No
                           by_source=dict(by_source), total=total)
 
 
-def site_order(programme: Programme, site_filter=sa.true()) -> sa.Select:
-    """The programme's sites as the reconciliation lists them (by township, then rank), with what a line shows."""
+# Statements that depend on the viewer's site filter are built once per process for each filter: building one of a
+# few subqueries costs more than running it. The page's values (programme, page, sites) are bound parameters and the
+# filter's SQL with its own values (a township's or community's id) is the key, so a statement is only reused for
+# the very same filter; no data is kept. A bound on the number of filters kept, though there is one per account.
+_SCOPED: dict[tuple, sa.Select] = {}
+_SCOPED_MAX = 2048
+
+
+def _scoped(build, site_filter) -> sa.Select:
+    """``build(site_filter)``, made on the first use of that filter (see ``_SCOPED``)."""
+    compiled = site_filter.compile()
+    key = (build.__name__, str(compiled), repr(sorted(compiled.params.items())))
+    statement = _SCOPED.get(key)
+    if statement is None:
+        if len(_SCOPED) >= _SCOPED_MAX:
+            _SCOPED.clear()
+        statement = _SCOPED[key] = build(site_filter)
+    return statement
+
+
+def _rows(statement: sa.Select, **params) -> list[sa.Row]:
+    """The rows of a select of columns, run on the session's connection: the ORM's work per statement buys nothing
+    when no entity is loaded. Pending changes are flushed first, as the session would."""
+    if db.session.autoflush:
+        db.session.flush()
+    return db.session.connection().execute(statement, params).all()
+
+
+def _site_page_statement(site_filter) -> sa.Select:
     return (
-        sa.select(Site).join(Township, Township.id == Site.township_id)
-        .where(Site.programme_id == programme.id, site_filter)
-        .options(sa.orm.contains_eager(Site.township), sa.orm.joinedload(Site.community),
-                 sa.orm.joinedload(Site.tier))
+        sa.select(Site.id, Site.township_id, Township.name.label("township"), Community.name.label("community"),
+                  FundingTier.name.label("tier"), sa.func.count().over().label("total"))
+        .join(Township, Township.id == Site.township_id)
+        .outerjoin(Community, Community.id == Site.community_id)
+        .outerjoin(FundingTier, FundingTier.id == Site.tier_id)
+        .where(Site.programme_id == sa.bindparam("programme_id"), site_filter)
         .order_by(Township.sort_order, Township.id, Site.rank, Site.id)
+        .limit(sa.bindparam("limit")).offset(sa.bindparam("offset"))
     )
 
 
-def reconciliation_page(programme: Programme, sites: list[Site], site_filter=sa.true(),
-                        today: date | None = None) -> Reconciliation:
-    """The reconciliation of one page of ``sites`` (from :func:`site_order`): their lines, and the totals of
-    their townships, of each source and of the programme over EVERY site the filter lets through — as
-    :func:`reconciliation` has them. Four queries whatever the number of sites and lines."""
-    today = today or china_today()
-    where = sa.and_(Site.programme_id == programme.id, site_filter)
-    if not sites:
-        return Reconciliation(programme=programme, sources=[], townships=[], by_source={}, total=Totals())
-    shown = sorted({site.township_id for site in sites})
-    ids = [site.id for site in sites]
-    # One statement for the page's sites, their townships' totals and the programme's totals by source.
-    sums: dict[tuple, Totals] = defaultdict(Totals)
+def site_page(programme: Programme, site_filter, number: int, size: int) -> tuple[list[sa.Row], int]:
+    """Page ``number`` (from 1) of ``size`` sites in the reconciliation's order (township, then rank), as the
+    columns a line of the reconciliation page shows (``id``, ``township_id``, ``township``, ``community``,
+    ``tier``), and how many sites the filter lets through in all. One statement (the count is a window over the same
+    rows); a page past the end costs a count more."""
+    rows = _rows(_scoped(_site_page_statement, site_filter), programme_id=programme.id, limit=size,
+                 offset=(number - 1) * size)
+    if rows or number == 1:
+        return rows, rows[0].total if rows else 0
+    return rows, db.session.scalar(sa.select(sa.func.count(Site.id))
+                                   .where(Site.programme_id == programme.id, site_filter))
+
+
+@dataclass
+class PageSums:
+    """The ledgers summed for one page of sites (see :func:`page_sums`)."""
+
+    sites: dict[int, dict[int, Totals]]  # site id: {source id: Totals}, for the page's sites
+    townships: dict[int, Totals]  # township id: Totals over every site of the township, for the page's townships
+    sources: dict[int, Totals]  # source id: Totals over every site, for every source that has a line
+    source_names: list[tuple[int, str]]  # (id, name) of those sources, in the order the pages list them
+    first_payment: dict[int, date]  # site id: its first (positive) disbursement, for the page's sites
+
+
+def _page_sums_statement(where) -> sa.Select:
+    """The statement of :func:`page_sums` for the sites ``where`` picks; the programme, the page's sites and its
+    townships are bound parameters (``programme_id``, ``site_ids``, ``township_ids``)."""
+    sites = Site.__table__.c
+    zero = sa.literal_column("0")
     parts = []
-    for name, model in LEDGERS:
-        amount = sa.func.sum(model.amount_fen).label("amount")
-        joined = sa.select().select_from(model).join(Site, Site.id == model.site_id).where(where)
-        parts += [
-            joined.add_columns(text(name), text("site"), model.site_id, model.source_id, amount)
-            .where(model.site_id.in_(ids)).group_by(model.site_id, model.source_id),
-            joined.add_columns(text(name), text("township"), Site.township_id, model.source_id, amount)
-            .where(Site.township_id.in_(shown)).group_by(Site.township_id, model.source_id),
-            joined.add_columns(text(name), text("source"), sa.literal_column("0"), model.source_id, amount)
-            .group_by(model.source_id),
-        ]
-    for ledger, level, key, source_id, amount in db.session.execute(sa.union_all(*parts)):
-        totals = sums[(level, key, source_id)]
-        setattr(totals, ledger, getattr(totals, ledger) + int(amount))
-    sources = _sources(source_id for level, _key, source_id in sums if level == "source")
-    site_sums = {(key, source_id): t for (level, key, source_id), t in sums.items() if level == "site"}
-    townships = _site_lines(sites, site_sums, _first_payments(Site.id.in_(ids)), sources, today)
-    for township_id, township in townships.items():  # the whole township, not only its sites on this page
-        township.total = Totals()
-        for source in sources:
-            township.total.add(sums.get(("township", township_id, source.id), Totals()))
-    by_source = {source.id: sums[("source", 0, source.id)] for source in sources}
-    total = Totals()
-    for totals in by_source.values():
-        total.add(totals)
-    return Reconciliation(programme=programme, sources=list(sources), townships=_ordered(townships),
-                          by_source=by_source, total=total)
+    # First each site's sums by source, grouped by sites.id (in the order SQLite reads the lines, so without
+    # sorting them; PostgreSQL takes sites.township_id as given by the key), one column per ledger.
+    for i, (_name, model) in enumerate(LEDGERS):
+        lines = model.__table__.c
+        amounts = [zero] * len(LEDGERS)
+        amounts[i] = sa.func.sum(lines.amount_fen)
+        first_paid = (sa.func.min(sa.case((lines.amount_fen > 0, lines.entry_date))) if model is Disbursement
+                      else sa.cast(sa.null(), sa.Date))
+        parts.append(
+            sa.select(sites.township_id, sites.id.label("site_id"), lines.source_id,
+                      *[amount.label(name) for amount, (name, _model) in zip(amounts, LEDGERS, strict=True)],
+                      first_paid.label("first_paid"))
+            .join_from(model.__table__, Site.__table__, sites.id == lines.site_id)
+            .where(sites.programme_id == sa.bindparam("programme_id"), where)
+            .group_by(sites.id, lines.source_id)
+        )
+    by_site = sa.union_all(*parts).subquery("by_site").c
+    sources = FundingSource.__table__.c
+    # Then those sums regrouped under the site if it is on the page, else under its township if that is shown,
+    # else under neither: the rows grow with the page, not with the programme. Grouped by position, as PostgreSQL
+    # would not take a CASE with bound IN lists repeated in GROUP BY for the one in the select list.
+    return (
+        sa.select(sa.case((by_site.township_id.in_(sa.bindparam("township_ids", expanding=True)),
+                           by_site.township_id), else_=0),
+                  sa.case((by_site.site_id.in_(sa.bindparam("site_ids", expanding=True)), by_site.site_id),
+                          else_=0),
+                  sources.id, sources.name, sources.sort_order,
+                  *[sa.func.sum(by_site[name]) for name, _model in LEDGERS], sa.func.min(by_site.first_paid))
+        .join(FundingSource.__table__, sources.id == by_site.source_id)
+        .group_by(sa.literal_column("1"), sa.literal_column("2"), sources.id)
+    )
+
+
+def page_sums(programme: Programme, site_ids: list[int], township_ids: list[int],
+              site_filter=sa.true()) -> PageSums:
+    """The sums of the three ledgers for one page of sites (``site_ids``, in ``township_ids``) and the totals over
+    EVERY site the filter lets through, with the names of the sources: ONE statement, which reads each ledger's
+    lines of the programme once and returns rows for the page's sites and townships only."""
+    rows = _rows(_scoped(_page_sums_statement, site_filter), programme_id=programme.id, site_ids=list(site_ids),
+                 township_ids=list(township_ids))
+    sites: dict[int, dict[int, Totals]] = defaultdict(dict)
+    townships: dict[int, Totals] = defaultdict(Totals)
+    sources: dict[int, Totals] = defaultdict(Totals)
+    names: dict[int, tuple[int, str]] = {}
+    first_payment: dict[int, date] = {}
+    for township_id, site_id, source_id, name, sort_order, allocated, disbursed, spent, first_paid in rows:
+        totals = Totals(int(allocated), int(disbursed), int(spent))
+        names[source_id] = (sort_order, name)
+        sources[source_id].add(totals)
+        if township_id:
+            townships[township_id].add(totals)
+        if site_id:
+            sites[site_id][source_id] = totals  # one row per site and source
+            if first_paid is not None and (site_id not in first_payment or first_paid < first_payment[site_id]):
+                first_payment[site_id] = first_paid
+    order = sorted(names, key=lambda source_id: (names[source_id][0], source_id))
+    return PageSums(dict(sites), dict(townships), dict(sources), [(i, names[i][1]) for i in order], first_payment)
+

@@ -1,21 +1,30 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_login import current_user
+from markupsafe import Markup, escape
 
-from app.database import china_today, utcnow
+from app.database import china_today, id_number, utcnow
 from app.downloads import attachment
 from app.extensions import db
 from app.files.storage import UploadRejected, save_upload, send_stored
-from app.formatting import yuan_text
+from app.formatting import money_writer, yuan_text
 from app.funding import operations
 from app.funding.models import Allocation, Disbursement, PeriodSignOff, Site, SpendingLine, Tranche, TrancheRelease
 from app.funding.operations import FundingError
-from app.funding.queries import reconciliation, reconciliation_page, site_order
-from app.pagination import paginate
+from app.funding.queries import (
+    PageSums,
+    Totals,
+    flag_kinds,
+    flag_text,
+    page_sums,
+    reconciliation,
+    site_page,
+)
+from app.pagination import CappedPage
 from app.permissions import (
     Permission,
     authorize,
@@ -94,9 +103,79 @@ def programme(programme_id: int):
     """One page of sites with their sources; township, source and programme totals over every site."""
     programme = _programme(programme_id)
     scope = site_filter(current_user)
-    page = paginate(site_order(programme, scope))
-    rec = reconciliation_page(programme, page.items, scope)
-    return render_template("funding/programme.html", programme=programme, rec=rec, page=page)
+    size = current_app.config["PAGE_SIZE"]
+    number = max(request.args.get("page", 1, type=id_number), 1)  # nonsense is page 1, as app.pagination reads it
+    rows, count = site_page(programme, scope, number, size)
+    page = CappedPage(rows, number, size, count, False, number * size < count)
+    if rows:
+        sums = page_sums(programme, [row.id for row in rows], sorted({row.township_id for row in rows}), scope)
+    else:  # past the last page: nothing listed and nothing summed, as before
+        sums = PageSums({}, {}, {}, [], {})
+    total = Totals()
+    for totals in sums.sources.values():
+        total.add(totals)
+    body, foot = _reconciliation_lines(rows, sums, total)
+    return render_template("funding/programme.html", programme=programme, total=total, body=body, foot=foot,
+                           page=page)
+
+
+def _reconciliation_lines(rows, sums: PageSums, total: Totals) -> tuple[Markup, Markup]:
+    """The body (township, site and source lines) and the foot (source and programme totals) of the
+    reconciliation table, written here rather than by nested template loops and macro calls: a page of 50 sites
+    has several hundred cells. Every text is escaped; each distinct amount goes through the money filter once."""
+    texts: dict[int, str] = {}
+    cell_texts: dict[tuple[int, int, int], str] = {}
+    write_money = money_writer()
+
+    def amount(fen: int) -> str:
+        text = texts.get(fen)
+        if text is None:
+            text = texts[fen] = str(escape(write_money(fen)))
+        return text
+
+    def cells(t: Totals) -> str:
+        key = (t.allocated, t.disbursed, t.spent)  # a township's, a site's and a source's line are often alike
+        text = cell_texts.get(key)
+        if text is None:
+            share = f"{t.share_used * 100:.1f}%" if t.share_used is not None else ""
+            text = cell_texts[key] = (
+                f'<td class="text-end">{amount(t.allocated)}</td><td class="text-end">{amount(t.disbursed)}</td>'
+                f'<td class="text-end">{amount(t.spent)}</td><td class="text-end">{amount(t.balance)}</td>'
+                f'<td class="text-end">{share}</td>')
+        return text
+
+    site_url = url_for("funding.site", site_id=0)[:-1]  # one url_for, not one per line
+    names = [(source_id, str(escape(name))) for source_id, name in sums.source_names]
+    badges: dict[str, str] = {}
+    today = china_today()
+    body = []
+    township_id = None
+    for row in rows:
+        if row.township_id != township_id:  # the rows come by township
+            township_id = row.township_id
+            body.append(f'<tr class="table-light fw-bold"><td>{escape(row.township)}</td>'
+                        f'{cells(sums.townships.get(township_id, Totals()))}<td></td></tr>')
+        by_source = sums.sites.get(row.id, {})
+        lines = [(name, totals) for source_id, name in names
+                 if (totals := by_source.get(source_id)) and (totals.allocated or totals.disbursed or totals.spent)]
+        site_total = Totals()
+        for _name, totals in lines:
+            site_total.add(totals)
+        flags = ""
+        for kind in flag_kinds([totals for _name, totals in lines], site_total.spent, sums.first_payment.get(row.id),
+                               today):
+            if kind not in badges:
+                badges[kind] = f'<span class="badge text-bg-warning">{escape(flag_text(kind))}</span> '
+            flags += badges[kind]
+        body.append(f'<tr><td class="ps-3"><a href="{site_url}{row.id}">{escape(row.community)}</a> '
+                    f'<span class="small text-muted">{escape(row.tier or "")}</span></td>{cells(site_total)}'
+                    f'<td>{flags}</td></tr>')
+        body += [f'<tr class="small text-muted"><td class="ps-5">{name}</td>{cells(totals)}<td></td></tr>'
+                 for name, totals in lines]
+    foot = [f'<tr class="small"><td>{escape(_("其中：%(s)s", s=name))}</td>{cells(sums.sources[source_id])}'
+            f'<td></td></tr>' for source_id, name in sums.source_names]
+    foot.append(f'<tr class="fw-bold"><td>{escape(_("合计"))}</td>{cells(total)}<td></td></tr>')
+    return Markup("".join(body)), Markup("".join(foot))
 
 
 @bp.route("/programmes/<int:programme_id>/reconciliation.xlsx")

@@ -1,0 +1,166 @@
+"""Issue 9: the reconciliation page writes its lines in the view from one page query and one statement of sums.
+What it shows must stay what :func:`reconciliation` computes over every site — figures, flags, names (escaped) —
+page by page and for every viewer's scope (the sums statement is kept per site filter)."""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from app.applications.models import Application, ApplicationStatus
+from app.database import china_today
+from app.extensions import db
+from app.formatting import money
+from app.funding.models import Allocation, Disbursement, Site, SpendingLine
+from app.funding.queries import Totals, page_sums, reconciliation, site_flags, site_page
+from app.places.models import Community
+from app.programmes.models import Programme
+from tests.applications.helpers import communities_of
+
+
+def _third_site(app, funded, places) -> int:
+    """A second site in 安海镇, so that a page can show a township without all of its sites."""
+    with app.app_context():
+        community = communities_of(app, places.anhai, 2)[1]
+        application = Application(programme_id=funded.programme, township_id=places.anhai, community_id=community,
+                                  sequence=2, reference="F-3", status=ApplicationStatus.ACCEPTED)
+        db.session.add(application)
+        db.session.flush()
+        site = Site(programme_id=funded.programme, application_id=application.id, township_id=places.anhai,
+                    community_id=community, rank=3)
+        db.session.add(site)
+        db.session.flush()
+        db.session.add(Allocation(site_id=site.id, source_id=funded.city, amount_fen=1_234_567, reason="档次",
+                                  entry_date=china_today()))
+        db.session.commit()
+        return site.id
+
+
+def _ledgers(app, funded) -> None:
+    """Every flag, a source that nets to nothing, and names that must be escaped."""
+    today = china_today()
+    with app.app_context():
+        db.session.add_all([
+            # 安海: more paid than allocated, long ago, and nothing spent since.
+            Disbursement(site_id=funded.sites[0], source_id=funded.city, entry_date=today - timedelta(days=200),
+                         amount_fen=4_000_000, voucher_no="R-1"),
+            # 磁灶: more spent than paid; a local source allocated and taken back.
+            Disbursement(site_id=funded.sites[1], source_id=funded.city, entry_date=today, amount_fen=1_000_000,
+                         voucher_no="R-2"),
+            SpendingLine(site_id=funded.sites[1], source_id=funded.city, entry_date=today, amount_fen=2_000_050,
+                         item="桌椅", category="设备"),
+            Allocation(site_id=funded.sites[1], source_id=funded.matching, amount_fen=500, reason="追加",
+                       entry_date=today),
+            Allocation(site_id=funded.sites[1], source_id=funded.matching, amount_fen=-500, reason="收回",
+                       entry_date=today),
+        ])
+        site = db.session.get(Site, funded.sites[1])
+        db.session.get(Community, site.community_id).name = '<b>磁灶&"村'
+        db.session.commit()
+
+
+def _cells(totals) -> list[str]:
+    share = f"{totals.share_used * 100:.1f}%" if totals.share_used is not None else ""
+    return [money(totals.allocated), money(totals.disbursed), money(totals.spent), money(totals.balance), share]
+
+
+def _expected(rec, shown: list[int]) -> list[list[str]]:
+    """The table's rows as the former template wrote them from ``rec`` (the whole programme), for the sites
+    ``shown`` on the page."""
+    today = china_today()
+    rows = []
+    for township in rec.townships:
+        lines = [line for line in township.sites if line.site.id in shown]
+        if lines:
+            rows.append([township.township.name, *_cells(township.total), ""])
+        for line in lines:
+            tier = line.site.tier.name if line.site.tier else ""
+            rows.append([f"{line.site.community.name} {tier}".strip(), *_cells(line.total),
+                         " ".join(site_flags(line, today))])
+            rows += [[source.name, *_cells(line.by_source[source.id]), ""] for source in rec.sources
+                     if source.id in line.by_source]
+    rows += [[f"其中：{source.name}", *_cells(rec.by_source.get(source.id, Totals())), ""] for source in rec.sources]
+    rows.append(["合计", *_cells(rec.total), ""])
+    return rows
+
+
+def _shown(page: str) -> list[list[str]]:
+    table = page[page.index('id="reconciliation"'):page.index("</table>")]
+    table = table[table.index("<tbody>"):]
+    return [[" ".join(html.unescape(re.sub(r"<[^>]+>", " ", cell)).split())
+             for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+            for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.S)]
+
+
+def test_every_page_shows_what_the_whole_reconciliation_has(app, client, login_as, funded, places, monkeypatch):
+    third = _third_site(app, funded, places)
+    _ledgers(app, funded)
+    login_as("finance")
+    with app.test_request_context("/"):  # money in the default locale
+        rec = reconciliation(db.session.get(Programme, funded.programme))
+        order = [line.site.id for line in rec.sites]
+        flags = {line.site.id: site_flags(line, china_today()) for line in rec.sites}
+        expected = {tuple(shown): _expected(rec, shown) for shown in [order, *[[site_id] for site_id in order]]}
+    assert sorted(order) == sorted([*funded.sites, third])
+    assert flags[funded.sites[0]] == ["拨付超过下达", "拨付三个月后仍无支出"]
+    assert flags[funded.sites[1]] == ["支出超过已拨付"]
+    assert funded.matching in [source.id for source in rec.sources]  # listed, though it nets to nothing
+    whole = client.get(f"/funding/programmes/{funded.programme}").get_data(as_text=True)
+    assert _shown(whole) == expected[tuple(order)]
+    assert "&lt;b&gt;磁灶&amp;&#34;村" in whole and "<b>磁灶" not in whole
+    monkeypatch.setitem(app.config, "PAGE_SIZE", 1)
+    for number, site_id in enumerate(order, start=1):  # a township's total covers its sites on other pages too
+        page = client.get(f"/funding/programmes/{funded.programme}?page={number}").get_data(as_text=True)
+        assert _shown(page) == expected[(site_id,)], number
+        assert "共 3 条" in page
+    past = client.get(f"/funding/programmes/{funded.programme}?page=9").get_data(as_text=True)
+    assert "暂无资金记录。" in past and "共 3 条" in past and "/funding/sites/" not in past
+
+
+def test_each_scope_sees_its_own_sites_and_totals(app, client, login_as, funded, places):
+    """The statements kept per site filter are told apart by the filter's values, not only by its shape."""
+    _third_site(app, funded, places)
+    _ledgers(app, funded)
+    with app.app_context():
+        programme = db.session.get(Programme, funded.programme)
+        for township in (places.anhai, places.cizao, places.anhai):
+            scope = Site.township_id == township
+            rec = reconciliation(programme, scope)
+            rows, count = site_page(programme, scope, 1, 50)
+            assert [row.id for row in rows] == [line.site.id for line in rec.sites]
+            assert count == len(rec.sites) == (2 if township == places.anhai else 1)
+            sums = page_sums(programme, [row.id for row in rows], [township], scope)
+            assert {source_id: t for source_id, t in sums.sources.items() if t != Totals()} == rec.by_source
+            assert [source_id for source_id, _name in sums.source_names] == [source.id for source in rec.sources]
+            assert sums.townships == {township: rec.townships[0].total}
+            shown = {site_id: {source_id: t for source_id, t in by_source.items() if t != Totals()}
+                     for site_id, by_source in sums.sites.items()}
+            assert shown == {line.site.id: line.by_source for line in rec.sites}
+        assert site_page(programme, sa.false(), 1, 50) == ([], 0)
+        assert site_page(programme, sa.true(), 2, 50) == ([], 3)  # past the end: still the count
+    for township, other in ((places.cizao, funded.sites[0]), (places.anhai, funded.sites[1])):
+        client.post("/logout")
+        login_as("township", township_id=township)
+        page = client.get(f"/funding/programmes/{funded.programme}").get_data(as_text=True)
+        assert f'href="/funding/sites/{other}"' not in page
+        with app.test_request_context("/"):
+            rec = reconciliation(db.session.get(Programme, funded.programme), Site.township_id == township)
+            expected = _expected(rec, [line.site.id for line in rec.sites])
+        assert _shown(page) == expected
+
+
+@pytest.mark.parametrize("role", ["bureau", "township"])
+def test_the_page_runs_one_query_for_its_sites_and_one_for_its_sums(app, client, login_as, funded, count_queries,
+                                                                    role):
+    login_as(role)
+    url = f"/funding/programmes/{funded.programme}"
+    client.get(url)
+    with count_queries() as counted:
+        client.get(url)
+    ledgers = [s for s in counted.statements if re.search(r"\b(allocations|disbursements|spending_lines)\b", s)]
+    assert len(ledgers) == 1, ledgers
+    assert len([s for s in counted.statements if re.search(r"\bFROM sites\b", s)]) == 1
