@@ -41,7 +41,7 @@ class CappedPage:
         return self.page + 1 if self.has_next else None
 
 
-def _requested_page() -> int:
+def requested_page() -> int:
     """?page=, with nonsense (a word, zero, a number past any offset the database takes) read as page 1."""
     page = request.args.get("page", 1, type=id_number)
     return page if page >= 1 else 1
@@ -63,7 +63,7 @@ def paginate_list(items: Sequence) -> ListPagination:
     :func:`paginate` gives one page of a query: same ?page=, same PAGE_SIZE, same object for the pager macro
     (past the end is an empty page)."""
     size = current_app.config["PAGE_SIZE"]
-    return ListPagination(page=_requested_page(), per_page=size, max_per_page=size, error_out=False, items=items)
+    return ListPagination(page=requested_page(), per_page=size, max_per_page=size, error_out=False, items=items)
 
 
 class RowsPagination(Pagination):
@@ -87,7 +87,7 @@ class RowsPagination(Pagination):
 def paginate_rows(select: sa.Select) -> RowsPagination:
     """One page (?page=) of a select of columns, as :func:`paginate` gives one page of entities."""
     size = current_app.config["PAGE_SIZE"]
-    return RowsPagination(page=_requested_page(), per_page=size, max_per_page=size, error_out=False, select=select)
+    return RowsPagination(page=requested_page(), per_page=size, max_per_page=size, error_out=False, select=select)
 
 
 def paginate(query: sa.Select, *, count_limit: int | None = None):
@@ -104,7 +104,7 @@ def paginate(query: sa.Select, *, count_limit: int | None = None):
     ends. ``query`` must select one ORM entity or its columns (the count replaces them with a constant).
     """
     size = current_app.config["PAGE_SIZE"]
-    page = _requested_page()
+    page = requested_page()
     if count_limit is None:
         return db.paginate(query, page=page, per_page=size, max_per_page=size, error_out=False)
     page = min(page, max(-(-count_limit // size), 1))

@@ -17,6 +17,7 @@ from app.extensions import db
 from app.funding.models import Allocation, Disbursement, Site, SpendingLine
 from app.places.models import Community, Township
 from app.programmes.models import FundingSource, FundingTier, Programme
+from app.statements import scoped_statement, select_rows
 
 # A site paid this long ago that has recorded no spending is flagged.
 IDLE_AFTER = timedelta(days=90)
@@ -202,34 +203,6 @@ def reconciliation(programme: Programme, site_filter=sa.true(), today: date | No
                           by_source=dict(by_source), total=total)
 
 
-# Statements that depend on the viewer's site filter are built once per process for each filter: building one of a
-# few subqueries costs more than running it. The page's values (programme, page, sites) are bound parameters and the
-# filter's SQL with its own values (a township's or community's id) is the key, so a statement is only reused for
-# the very same filter; no data is kept. A bound on the number of filters kept, though there is one per account.
-_SCOPED: dict[tuple, sa.Select] = {}
-_SCOPED_MAX = 2048
-
-
-def _scoped(build, site_filter) -> sa.Select:
-    """``build(site_filter)``, made on the first use of that filter (see ``_SCOPED``)."""
-    compiled = site_filter.compile()
-    key = (build.__name__, str(compiled), repr(sorted(compiled.params.items())))
-    statement = _SCOPED.get(key)
-    if statement is None:
-        if len(_SCOPED) >= _SCOPED_MAX:
-            _SCOPED.clear()
-        statement = _SCOPED[key] = build(site_filter)
-    return statement
-
-
-def _rows(statement: sa.Select, **params) -> list[sa.Row]:
-    """The rows of a select of columns, run on the session's connection: the ORM's work per statement buys nothing
-    when no entity is loaded. Pending changes are flushed first, as the session would."""
-    if db.session.autoflush:
-        db.session.flush()
-    return db.session.connection().execute(statement, params).all()
-
-
 def _site_page_statement(site_filter) -> sa.Select:
     return (
         sa.select(Site.id, Site.township_id, Township.name.label("township"), Community.name.label("community"),
@@ -248,8 +221,8 @@ def site_page(programme: Programme, site_filter, number: int, size: int) -> tupl
     columns a line of the reconciliation page shows (``id``, ``township_id``, ``township``, ``community``,
     ``tier``), and how many sites the filter lets through in all. One statement (the count is a window over the same
     rows); a page past the end costs a count more."""
-    rows = _rows(_scoped(_site_page_statement, site_filter), programme_id=programme.id, limit=size,
-                 offset=(number - 1) * size)
+    rows = select_rows(scoped_statement(_site_page_statement, site_filter), programme_id=programme.id, limit=size,
+                       offset=(number - 1) * size)
     if rows or number == 1:
         return rows, rows[0].total if rows else 0
     return rows, db.session.scalar(sa.select(sa.func.count(Site.id))
@@ -311,8 +284,8 @@ def page_sums(programme: Programme, site_ids: list[int], township_ids: list[int]
     """The sums of the three ledgers for one page of sites (``site_ids``, in ``township_ids``) and the totals over
     EVERY site the filter lets through, with the names of the sources: ONE statement, which reads each ledger's
     lines of the programme once and returns rows for the page's sites and townships only."""
-    rows = _rows(_scoped(_page_sums_statement, site_filter), programme_id=programme.id, site_ids=list(site_ids),
-                 township_ids=list(township_ids))
+    rows = select_rows(scoped_statement(_page_sums_statement, site_filter), programme_id=programme.id,
+                       site_ids=list(site_ids), township_ids=list(township_ids))
     sites: dict[int, dict[int, Totals]] = defaultdict(dict)
     townships: dict[int, Totals] = defaultdict(Totals)
     sources: dict[int, Totals] = defaultdict(Totals)

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup, escape
 
-from app.database import china_today, id_number, utcnow
+from app.database import china_today, utcnow
 from app.downloads import attachment
 from app.extensions import db
 from app.files.storage import UploadRejected, save_upload, send_stored
@@ -24,7 +24,7 @@ from app.funding.queries import (
     reconciliation,
     site_page,
 )
-from app.pagination import CappedPage
+from app.pagination import CappedPage, requested_page
 from app.permissions import (
     Permission,
     authorize,
@@ -104,7 +104,7 @@ def programme(programme_id: int):
     programme = _programme(programme_id)
     scope = site_filter(current_user)
     size = current_app.config["PAGE_SIZE"]
-    number = max(request.args.get("page", 1, type=id_number), 1)  # nonsense is page 1, as app.pagination reads it
+    number = requested_page()
     rows, count = site_page(programme, scope, number, size)
     page = CappedPage(rows, number, size, count, False, number * size < count)
     if rows:

@@ -5,6 +5,7 @@ Operations flush and never commit. Deadlines are dates in China: "by the 20th" h
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -17,8 +18,9 @@ from sqlalchemy.sql.functions import FunctionElement
 from app.database import CHINA, china_today, utcnow
 from app.extensions import db
 from app.funding.models import Site, SpendingLine
-from app.places.models import Township
-from app.programmes.models import MilestoneKind, Programme
+from app.places.models import Community, Township
+from app.programmes.models import Milestone, MilestoneKind, Programme, ProgrammeStatus
+from app.statements import scoped_statement, select_rows
 from app.tracking.models import (
     MilestoneEvent,
     MilestoneStatus,
@@ -52,34 +54,114 @@ def local_date(moment: datetime | None) -> date | None:
 # --- milestones -------------------------------------------------------------------------------------------
 
 
+def _item_counts(programme_id) -> tuple[sa.Subquery, sa.Subquery]:
+    """The programme's sites and townships with sites (one row: ``sites``, ``townships``) and its SiteMilestones
+    per milestone (``milestone_id``, ``for_sites``, ``for_townships``)."""
+    counts = (sa.select(sa.func.count(Site.id).label("sites"),
+                        sa.func.count(sa.distinct(Site.township_id)).label("townships"))
+              .where(Site.programme_id == programme_id).subquery())
+    present = (sa.select(SiteMilestone.milestone_id, sa.func.count(SiteMilestone.site_id).label("for_sites"),
+                         (sa.func.count() - sa.func.count(SiteMilestone.site_id)).label("for_townships"))
+               .where(SiteMilestone.programme_id == programme_id)
+               .group_by(SiteMilestone.milestone_id).subquery())
+    return counts, present
+
+
+def _complete(milestones, sites: int, townships: int, present: dict[int, tuple[int, int]]) -> bool:
+    """Whether each milestone (with ``id`` and ``kind``) has an item per site, or per township with sites, as it
+    should; ``present``: milestone id → its items (for sites, for townships)."""
+    if not sites:
+        return True
+    for milestone in milestones:
+        for_sites, for_townships = present.get(milestone.id, (0, 0))
+        if milestone.kind in SITE_KINDS and for_sites != sites:
+            return False
+        if milestone.kind in TOWNSHIP_KINDS and for_townships != townships:
+            return False
+    return True
+
+
+@functools.cache
+def _completeness_statement() -> sa.Select:
+    """:func:`_item_counts` of ``:programme_id`` in one statement (still one row when there is no item yet).
+    Built once: pages run it on every view."""
+    counts, present = _item_counts(sa.bindparam("programme_id", type_=sa.Integer))
+    return (sa.select(counts.c.sites, counts.c.townships, present.c.milestone_id, present.c.for_sites,
+                      present.c.for_townships)
+            .select_from(counts).outerjoin(present, sa.true()))
+
+
 def _milestones_complete(programme: Programme) -> bool:
-    """True when every site and township of the programme has its SiteMilestones (two small grouped queries).
+    """True when every site and township of the programme has its SiteMilestones (one query of two small groupings).
 
     Counts the existing items per milestone and compares them with the sites (and the townships with sites); any
     difference sends :func:`ensure_site_milestones` to the full comparison, which adds exactly what is missing.
     """
-    sites, townships = db.session.execute(
-        sa.select(sa.func.count(Site.id), sa.func.count(sa.distinct(Site.township_id)))
-        .where(Site.programme_id == programme.id)).one()
-    if not sites:
-        return True
-    present = {(milestone_id, bool(for_site)): number for milestone_id, for_site, number in db.session.execute(
-        sa.select(SiteMilestone.milestone_id, SiteMilestone.site_id.is_not(None), sa.func.count())
-        .where(SiteMilestone.programme_id == programme.id)
-        .group_by(SiteMilestone.milestone_id, SiteMilestone.site_id.is_not(None)))}
-    for milestone in programme.milestones:
-        if milestone.kind in SITE_KINDS and present.get((milestone.id, True), 0) != sites:
-            return False
-        if milestone.kind in TOWNSHIP_KINDS and present.get((milestone.id, False), 0) != townships:
-            return False
-    return True
+    rows = select_rows(_completeness_statement(), programme_id=programme.id)
+    present = {row.milestone_id: (row.for_sites, row.for_townships) for row in rows if row.milestone_id is not None}
+    return _complete(programme.milestones, rows[0].sites, rows[0].townships, present)
+
+
+@dataclass(frozen=True)
+class MilestoneOutline:
+    id: int
+    name: str
+    kind: MilestoneKind
+    due_date: date
+
+
+@dataclass(frozen=True)
+class ProgrammeOutline:
+    """A programme as its progress page reads it, in one query: the columns it shows, its milestones (by due date)
+    and whether every site and township has its SiteMilestones (see :func:`ensure_site_milestones`)."""
+
+    id: int
+    name: str
+    year: int
+    status: ProgrammeStatus
+    milestones: list[MilestoneOutline]
+    milestones_complete: bool
+
+
+# What the functions that read a programme's id, year and milestones accept.
+ProgrammeLike = Programme | ProgrammeOutline
+
+
+@functools.cache
+def _outline_statement() -> sa.Select:
+    programme_id = sa.bindparam("programme_id", type_=sa.Integer)
+    counts, present = _item_counts(programme_id)
+    return (
+        sa.select(Programme.id, Programme.name, Programme.year, Programme.status,
+                  Milestone.id.label("milestone_id"), Milestone.name.label("milestone"), Milestone.kind,
+                  Milestone.due_date, present.c.for_sites, present.c.for_townships, counts.c.sites,
+                  counts.c.townships)
+        .select_from(Programme).join(counts, sa.true())
+        .outerjoin(Milestone, Milestone.programme_id == Programme.id)
+        .outerjoin(present, present.c.milestone_id == Milestone.id)
+        .where(Programme.id == programme_id).order_by(Milestone.due_date, Milestone.id)
+    )
+
+
+def programme_outline(programme_id: int) -> ProgrammeOutline | None:
+    """The programme's :class:`ProgrammeOutline` (None when there is no such programme), in one query: a page that
+    shows a programme's progress needs its milestones and their completeness, not the whole programme."""
+    rows = select_rows(_outline_statement(), programme_id=programme_id)
+    if not rows:
+        return None
+    first = rows[0]
+    milestones = [MilestoneOutline(row.milestone_id, row.milestone, row.kind, row.due_date)
+                  for row in rows if row.milestone_id is not None]
+    present = {row.milestone_id: (row.for_sites or 0, row.for_townships or 0) for row in rows}
+    return ProgrammeOutline(first.id, first.name, first.year, first.status, milestones,
+                            _complete(milestones, first.sites, first.townships, present))
 
 
 def ensure_site_milestones(programme: Programme) -> int:
     """One SiteMilestone per site and milestone (and per township for its summary); returns how many it made.
 
-    Pages call it on every view: when nothing is missing (the usual case) it costs two grouped queries, whatever
-    the number of sites.
+    Pages call it on every view: when nothing is missing (the usual case) it costs one query, whatever the number
+    of sites.
     """
     if _milestones_complete(programme):
         return 0
@@ -188,7 +270,7 @@ def due_date(month: date) -> date:
     return month.replace(day=REPORT_DAY)
 
 
-def last_report_month(programme: Programme) -> date:
+def last_report_month(programme: ProgrammeLike) -> date:
     """The month of the programme's last milestone after nomination (the end of its year when it has none)."""
     last_due = max((m.due_date for m in programme.milestones if m.kind != MilestoneKind.NOMINATION), default=None)
     return first_of(last_due) if last_due else date(programme.year, 12, 1)
@@ -346,6 +428,126 @@ def monthly_grid(programme: Programme, site_filter=sa.true(), today: date | None
     return months, grid_rows(programme, sites, months, today, reports_of=ids)
 
 
+@dataclass(slots=True)
+class GridSite:
+    """A site of the grid's page, as the columns the page shows, with its monthly reports."""
+
+    id: int
+    township_id: int
+    community: str  # names
+    township: str
+    selected: int  # the month_number of the selection in China: the site reports from the month after
+    reports: dict[date, int | None]  # month → date_number of the submission in China (None: a draft)
+
+
+def _page_statement(site_filter) -> sa.Select:
+    """One page (``:limit``, ``:offset``) of the sites of ``:programme_id`` that ``site_filter`` lets through, in
+    the grid's order, each joined to its reports (or to none)."""
+    page = (
+        sa.select(Site.id, Site.township_id, Site.rank, Community.name.label("community"),
+                  Township.name.label("township"), china_month_number(Site.selected_at).label("selected"))
+        .join(Community, Community.id == Site.community_id).join(Township, Township.id == Site.township_id)
+        .where(Site.programme_id == sa.bindparam("programme_id", type_=sa.Integer), site_filter)
+        .order_by(Site.township_id, Site.rank, Site.id)
+        .limit(sa.bindparam("limit", type_=sa.Integer)).offset(sa.bindparam("offset", type_=sa.Integer))
+    ).subquery()
+    return (
+        sa.select(page.c.id, page.c.township_id, page.c.community, page.c.township, page.c.selected,
+                  MonthlyReport.month, sa.case((MonthlyReport.status == ReportStatus.SUBMITTED,
+                                                china_date_number(MonthlyReport.submitted_at))))
+        .select_from(page).outerjoin(MonthlyReport, MonthlyReport.site_id == page.c.id)
+        .order_by(page.c.township_id, page.c.rank, page.c.id)
+    )
+
+
+def grid_page(programme: ProgrammeLike, site_filter=sa.true(), *, limit: int, offset: int) -> list[GridSite]:
+    """One page of the grid's sites in the grid's order (as :func:`grid_sites`) with their reports, in one query
+    (a row per report)."""
+    sites: list[GridSite] = []
+    for site_id, township_id, community, township, selected, month, submitted in select_rows(
+            scoped_statement(_page_statement, site_filter), programme_id=programme.id, limit=limit, offset=offset):
+        if not sites or sites[-1].id != site_id:
+            sites.append(GridSite(site_id, township_id, community, township, selected, {}))
+        if month is not None:
+            sites[-1].reports[month] = submitted
+    return sites
+
+
+def _cell_state(plain: str, report: str | None) -> str:
+    """:func:`cell`'s decision from the month's state without a report (not_begun / missing / not_due) and the
+    report's own (None, draft, on_time, late)."""
+    if plain == "not_begun" or report is None:
+        return plain
+    if report != "draft":
+        return report  # submitted, on time or late
+    return "missing" if plain == "missing" else "draft"
+
+
+_CELL_STATE = {(plain, report): _cell_state(plain, report)
+               for plain in ("not_begun", "missing", "not_due") for report in (None, "draft", "on_time", "late")}
+
+
+def grid_states(programme: ProgrammeLike, sites: list[GridSite], months: list[date],
+                today: date) -> dict[int, list[str]]:
+    """Site id → the state of each month's cell, as :func:`grid_rows` gives them (``none`` outside the site's
+    months), for ``sites`` as :func:`grid_page` gives them and consecutive ``months`` (as :func:`months_between`
+    gives them)."""
+    this_month = first_of(today)
+    plain = ["not_begun" if month > this_month else "missing" if today > due_date(month) else "not_due"
+             for month in months]
+    # A site's cells are "none" before the month after its selection and after the programme's last month.
+    last = month_number(last_report_month(programme))
+    end = sum(1 for month in months if month_number(month) <= last)
+    first = month_number(months[0]) if months else 0
+    columns = [(month, state, date_number(due_date(month))) for month, state in zip(months, plain, strict=True)]
+    states = {}
+    for site in sites:
+        skip = min(max(site.selected + 1 - first, 0), end)
+        reports = site.reports
+        cells = ["none"] * skip
+        for month, state, due in columns[skip:end]:
+            if month not in reports:
+                cells.append(state)
+            else:
+                submitted = reports[month]
+                cells.append(_CELL_STATE[state, "draft" if submitted is None
+                                         else "on_time" if submitted <= due else "late"])
+        states[site.id] = cells + ["none"] * (len(months) - end)
+    return states
+
+
+@functools.cache
+def _items_statement() -> sa.Select:
+    return (
+        sa.select(SiteMilestone.id, SiteMilestone.site_id, SiteMilestone.milestone_id,
+                  sa.type_coerce(SiteMilestone.status, sa.String).label("status"),
+                  china_date_number(SiteMilestone.submitted_at).label("submitted"),
+                  Township.name.label("township"), Township.sort_order)
+        .join(Township, Township.id == SiteMilestone.township_id)
+        .where(SiteMilestone.programme_id == sa.bindparam("programme_id", type_=sa.Integer),
+               sa.or_(SiteMilestone.site_id.in_(sa.bindparam("site_ids", expanding=True)),
+                      sa.and_(SiteMilestone.site_id.is_(None),
+                              SiteMilestone.township_id.in_(sa.bindparam("township_ids", expanding=True)))))
+        .order_by(Township.sort_order, Township.id)
+    )
+
+
+def page_milestone_items(programme: ProgrammeLike, site_ids: list[int], township_ids: set[int]) -> list[sa.Row]:
+    """The SiteMilestones of these sites and the township-level ones of these townships, as columns: ``id``,
+    ``site_id``, ``milestone_id``, ``status`` (its value), ``submitted`` (:func:`date_number` of the China date
+    of submission, or None), ``township`` (its name) and ``sort_order`` (its township's), in the townships'
+    order."""
+    return select_rows(_items_statement(), programme_id=programme.id, site_ids=list(site_ids),
+                       township_ids=list(township_ids))
+
+
+def timeliness_of(submitted: int | None, due: date, today: date) -> str:
+    """:func:`timeliness` from the :func:`date_number` of the China date of submission (None before it)."""
+    if submitted is not None:
+        return "late" if submitted > date_number(due) else "on_time"
+    return "overdue" if today > due else "pending"
+
+
 def overdue_by_township(rows: list[GridRow]) -> list[tuple[str, int, int]]:
     """(township, missing reports, sites) with the most missing first."""
     totals: dict[int, list] = {}
@@ -390,6 +592,54 @@ def _china_month_number_postgresql(element, compiler, **kw):
     return f"(CAST(EXTRACT(YEAR FROM {moment}) AS INTEGER) * 12 + CAST(EXTRACT(MONTH FROM {moment}) AS INTEGER))"
 
 
+def date_number(day: date) -> int:
+    """A date as the number YYYYMMDD: dates and their numbers sort alike (see :class:`china_date_number`)."""
+    return day.year * 10000 + day.month * 100 + day.day
+
+
+class china_date_number(FunctionElement):  # noqa: N801 - an SQL function, named like one
+    """SQL: :func:`date_number` of the China date of a UTC timestamp column (NULL stays NULL). Pages that only
+    compare a moment with deadlines read this integer instead of converting a timestamp per row in Python."""
+
+    type = sa.Integer()
+    name = "china_date_number"
+    inherit_cache = True
+
+
+@compiles(china_date_number, "sqlite")
+def _china_date_number_sqlite(element, compiler, **kw):
+    return f"CAST(strftime('%Y%m%d', {compiler.process(element.clauses, **kw)}, '+8 hours') AS INTEGER)"
+
+
+@compiles(china_date_number, "postgresql")
+def _china_date_number_postgresql(element, compiler, **kw):
+    moment = f"(({compiler.process(element.clauses, **kw)}) AT TIME ZONE 'Asia/Shanghai')"
+    return f"CAST(to_char({moment}, 'YYYYMMDD') AS INTEGER)"
+
+
+def _owed_and_submitted(in_programmes, bound_month, bound, site_where, *,
+                        first: bool = False) -> tuple[sa.Subquery, sa.Subquery]:
+    """Per township, over the sites that ``in_programmes`` and ``site_where`` let through: the sites and the monthly
+    reports they owe up to their programme's bound (``township_id``, ``sites``, ``owed``, and with ``first`` the
+    earliest ``selected_at``), and the submitted reports up to the bound (``township_id``, ``reports``).
+    ``bound_month`` and ``bound``: SQL for the site's programme's bound, as a month_number and as a date."""
+    in_scope = sa.and_(in_programmes, site_where)
+    months = bound_month - china_month_number(Site.selected_at)  # bound − (month after selection) + 1
+    owed = (
+        sa.select(Site.township_id.label("township_id"), sa.func.count(Site.id).label("sites"),
+                  sa.func.sum(sa.case((months > 0, months), else_=0)).label("owed"),
+                  *([sa.func.min(Site.selected_at).label("first")] if first else []))
+        .where(in_scope).group_by(Site.township_id).subquery()
+    )
+    submitted = (
+        sa.select(Site.township_id.label("township_id"), sa.func.count(MonthlyReport.id).label("reports"))
+        .join(Site, Site.id == MonthlyReport.site_id)
+        .where(in_scope, MonthlyReport.status == ReportStatus.SUBMITTED, MonthlyReport.month <= bound)
+        .group_by(Site.township_id).subquery()
+    )
+    return owed, submitted
+
+
 def missing_by_township(bounds: dict[int, date], site_where=sa.true(), *, limit: int,
                         ties=None) -> tuple[list[tuple[str, int, int]], int]:
     """The townships with monthly reports missing: (name, missing, sites) with the most missing first (then by
@@ -402,21 +652,10 @@ def missing_by_township(bounds: dict[int, date], site_where=sa.true(), *, limit:
     """
     if not bounds:
         return [], 0
-    in_scope = sa.and_(Site.programme_id.in_(list(bounds)), site_where)
-    months = (sa.case({pid: month_number(bound) for pid, bound in bounds.items()}, value=Site.programme_id)
-              - china_month_number(Site.selected_at))  # bound − (month after selection) + 1
-    owed = (
-        sa.select(Site.township_id.label("township_id"), sa.func.count(Site.id).label("sites"),
-                  sa.func.sum(sa.case((months > 0, months), else_=0)).label("owed"))
-        .where(in_scope).group_by(Site.township_id).subquery()
-    )
-    submitted = (
-        sa.select(Site.township_id.label("township_id"), sa.func.count(MonthlyReport.id).label("reports"))
-        .join(Site, Site.id == MonthlyReport.site_id)
-        .where(in_scope, MonthlyReport.status == ReportStatus.SUBMITTED,
-               MonthlyReport.month <= sa.case(bounds, value=Site.programme_id))
-        .group_by(Site.township_id).subquery()
-    )
+    owed, submitted = _owed_and_submitted(
+        Site.programme_id.in_(list(bounds)),
+        sa.case({pid: month_number(bound) for pid, bound in bounds.items()}, value=Site.programme_id),
+        sa.case(bounds, value=Site.programme_id), site_where)
     missing = owed.c.owed - sa.func.coalesce(submitted.c.reports, 0)
     rows = db.session.execute(
         sa.select(Township.name, missing.label("missing"), owed.c.sites, sa.func.count().over().label("townships"))
@@ -429,28 +668,84 @@ def missing_by_township(bounds: dict[int, date], site_where=sa.true(), *, limit:
     return [(name, int(count), sites) for name, count, sites, _all in rows], rows[0].townships if rows else 0
 
 
+@dataclass(frozen=True)
+class ProgrammeProgress:
+    """What the programme's progress page counts over every site its viewer may see (the grid shows one page)."""
+
+    months: list[date]  # the grid's months
+    overdue: list[tuple[str, int, int]]  # as missing_by_township gives them, at most ``limit``
+    overdue_townships: int  # townships with missing reports, in all
+    with_sites: list[tuple[int, str]]  # every township with sites (id, name), by name
+    sites: int
+
+
+def _progress_statement(site_filter) -> sa.Select:
+    """One row per township with sites of the programme (``:programme_id``) that ``site_filter`` lets through,
+    counted up to ``:bound`` (a month, also as ``:bound_month``, its month_number) as :func:`missing_by_township`
+    counts, in its order."""
+    owed, submitted = _owed_and_submitted(
+        Site.programme_id == sa.bindparam("programme_id", type_=sa.Integer),
+        sa.bindparam("bound_month", type_=sa.Integer), sa.bindparam("bound", type_=sa.Date), site_filter, first=True)
+    missing = owed.c.owed - sa.func.coalesce(submitted.c.reports, 0)
+    return (
+        sa.select(Township.id, Township.name, missing.label("missing"), owed.c.sites, owed.c.first)
+        .select_from(owed).join(Township, Township.id == owed.c.township_id)
+        .outerjoin(submitted, submitted.c.township_id == owed.c.township_id)
+        .order_by(missing.desc(), Township.name, Township.id)
+    )
+
+
+def programme_progress(programme: ProgrammeLike, site_filter=sa.true(), today: date | None = None, *,
+                       limit: int = 20) -> ProgrammeProgress:
+    """:class:`ProgrammeProgress` over every site of the programme that the filter lets through, in ONE query
+    whatever the number of sites: one row per township with sites (a city has a few dozen), counted as
+    :func:`missing_by_township` counts them and in its order."""
+    today = today or china_today()
+    last = last_report_month(programme)
+    bound = min(last, last_overdue_month(today))
+    rows = select_rows(scoped_statement(_progress_statement, site_filter), programme_id=programme.id,
+                       bound_month=month_number(bound), bound=bound)
+    if not rows:
+        return ProgrammeProgress([], [], 0, [], 0)
+    overdue = [(name, int(count), sites) for _id, name, count, sites, _first in rows if count > 0]
+    return ProgrammeProgress(
+        months=months_between(first_report_month(min(row.first for row in rows)), last),
+        overdue=overdue[:limit], overdue_townships=len(overdue),
+        with_sites=sorted(((row.id, row.name) for row in rows), key=lambda pair: pair[1]),
+        sites=sum(row.sites for row in rows),
+    )
+
+
 def township_progress(programme: Programme, site_filter=sa.true(), today: date | None = None, *,
                       limit: int = 20) -> tuple[list[date], list[tuple[str, int, int]], int, list[tuple[int, str]]]:
-    """Over every site of the programme the filter lets through (the grid itself may show one page), in three
-    queries whatever the number of sites: the grid's months; the townships with missing reports as
+    """:func:`programme_progress` as a tuple: the grid's months; the townships with missing reports as
     :func:`missing_by_township` gives them (at most ``limit``, and their number); every township with sites
     (id, name), by name."""
-    today = today or china_today()
-    in_scope = sa.and_(Site.programme_id == programme.id, site_filter)
-    first = db.session.scalar(sa.select(sa.func.min(Site.selected_at)).where(in_scope))
-    if first is None:
-        return [], [], 0, []
-    last = last_report_month(programme)
-    overdue, townships = missing_by_township({programme.id: min(last, last_overdue_month(today))}, site_filter,
-                                             limit=limit)
-    with_sites = db.session.execute(
-        sa.select(Township.id, Township.name).where(Township.id.in_(sa.select(Site.township_id).where(in_scope)))
-    ).tuples().all()
-    return months_between(first_report_month(first), last), overdue, townships, sorted(
-        with_sites, key=lambda pair: pair[1])
+    summary = programme_progress(programme, site_filter, today, limit=limit)
+    return summary.months, summary.overdue, summary.overdue_townships, summary.with_sites
 
 
 # --- 通报 and spot checks ---------------------------------------------------------------------------------
+
+
+@functools.cache
+def _notices_statement(one_township: bool) -> sa.Select:
+    return (
+        sa.select(ProgressNotice.title, Township.name.label("township"), ProgressNotice.issued_on,
+                  ProgressNotice.content)
+        .join(Township, Township.id == ProgressNotice.township_id)
+        .where(ProgressNotice.programme_id == sa.bindparam("programme_id", type_=sa.Integer),
+               ProgressNotice.township_id == sa.bindparam("township_id", type_=sa.Integer) if one_township
+               else sa.true())
+        .order_by(ProgressNotice.issued_on.desc())
+    )
+
+
+def notices_of(programme: ProgrammeLike, township_id: int | None = None) -> list[sa.Row]:
+    """The programme's 通报, the latest first (only those to ``township_id`` when given): ``title``, ``township``
+    (its name), ``issued_on``, ``content``."""
+    return select_rows(_notices_statement(township_id is not None), programme_id=programme.id,
+                       township_id=township_id)
 
 
 def issue_notice(programme: Programme, township_id: int, title: str, content: str, user) -> ProgressNotice:

@@ -1,16 +1,17 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from markupsafe import Markup, escape
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.database import china_today, commit_quietly
 from app.extensions import db
 from app.files.storage import UploadRejected, save_upload, send_stored
 from app.funding.models import Site
-from app.pagination import paginate
+from app.pagination import CappedPage, requested_page
 from app.permissions import (
     Permission,
     authorize,
@@ -30,7 +31,6 @@ from app.tracking.models import (
     MilestoneStatus,
     MonthlyReport,
     MonthlyReportPhoto,
-    ProgressNotice,
     SiteMilestone,
     SpotCheck,
 )
@@ -73,57 +73,122 @@ def _may_submit(item: SiteMilestone) -> bool:
 # --- the programme -------------------------------------------------------------------------------------------
 
 
+# Badge colours of the milestone states in the grid.
+MILESTONE_BADGES = {"accepted": "success", "submitted": "primary", "returned": "warning", "not_started": "light"}
+
+
+def _names(sites) -> dict[int, tuple[str, str]]:
+    """Site id → its community's and township's names, escaped (both tables show them), in the page's order."""
+    return {site.id: (escape(site.community), escape(site.township)) for site in sites}
+
+
+def _milestone_rows(names: dict, milestones, items: dict, titles: dict, today) -> Markup:
+    """The milestone table's rows: a link to each site, then per milestone its item's state (a link) and a badge
+    when it came or is late. ``items``: (site id, milestone id) → (item id, status, submitted as a date_number).
+    Written from pieces escaped and translated once: a page has sites × milestones cells."""
+    site_url = escape(url_for("progress.site", site_id=0)[:-1])
+    item_url = escape(url_for("progress.milestone", item_id=0)[:-1])
+    late = f' <span class="badge text-bg-danger">{escape(_("逾期提交"))}</span>'
+    overdue = f' <span class="badge text-bg-danger">{escape(_("已逾期"))}</span>'
+    links = {status: (f'<td><a href="{item_url}', f'" class="badge text-decoration-none text-bg-'
+                      f'{MILESTONE_BADGES[status]}">{escape(title)}</a>') for status, title in titles.items()}
+    # Per milestone: its id, the last date_number on time, the badge while not handed in.
+    columns = [(m.id, progress.date_number(m.due_date), overdue if today > m.due_date else "") for m in milestones]
+    html = []
+    for site_id, (community, township) in names.items():
+        html.append(f'<tr><td class="text-nowrap"><a href="{site_url}{site_id}">{community}</a> '
+                    f'<span class="text-muted">{township}</span></td>')
+        for milestone_id, due, unsubmitted in columns:
+            item = items.get((site_id, milestone_id))
+            if item is None:
+                html.append("<td></td>")
+                continue
+            item_id, status, submitted = item
+            start, end = links[status]
+            badge = unsubmitted if submitted is None else late if submitted > due else ""
+            html.append(f"{start}{item_id}{end}{badge}</td>")
+        html.append("</tr>")
+    return Markup("".join(html))
+
+
+def _grid_rows(names: dict, months, states: dict) -> Markup:
+    """The monthly grid's rows: per site and month a cell of its state, linking to the month's report where there
+    is one to write or read. Written from pieces per month and state made once (a page has sites × months cells)."""
+    report_url = escape(url_for("progress.site", site_id=0)[:-1])
+    texts = {"on_time": _("按时"), "late": _("逾期"), "missing": _("缺报"), "draft": _("草稿"), "not_due": _("未到期")}
+    # Per month: state → (the cell up to the site's id in the link, the rest); without a link, the whole cell.
+    pieces = [
+        {state: (f'<td class="grid-{state}" data-state="{state}"><a href="{report_url}',
+                 f'/reports/{month:%Y-%m}">{escape(texts[state])}</a></td>') for state in texts}
+        | {state: (f'<td class="grid-{state}" data-state="{state}"></td>', None) for state in ("none", "not_begun")}
+        for month in months
+    ]
+    html = []
+    for site_id, (community, township) in names.items():
+        html.append(f'<tr><td class="text-start text-nowrap">{community} '
+                    f'<span class="text-muted">{township}</span></td>')
+        site = str(site_id)
+        for month_pieces, state in zip(pieces, states[site_id], strict=True):
+            start, end = month_pieces[state]
+            html.append(start if end is None else start + site + end)
+        html.append("</tr>")
+    return Markup("".join(html))
+
+
+def _township_items(items, milestones, titles: dict, today) -> list[tuple]:
+    """The townships' own items among ``items`` (their summaries), by township and due date: (township, milestone,
+    link, state title, handed in late or overdue)."""
+    item_url = url_for("progress.milestone", item_id=0)[:-1]
+    by_id = {milestone.id: milestone for milestone in milestones}
+    entries = []
+    for item_id, site_id, milestone_id, status, submitted, township, sort_order in items:
+        if site_id is None:
+            milestone = by_id[milestone_id]
+            late = progress.timeliness_of(submitted, milestone.due_date, today) in ("late", "overdue")
+            entries.append(((sort_order, milestone.due_date),
+                            (township, milestone.name, f"{item_url}{item_id}", titles[status], late)))
+    return [entry for _key, entry in sorted(entries, key=lambda pair: pair[0])]
+
+
 @bp.route("/programmes/<int:programme_id>")
 @requires(Permission.TRACKING_VIEW)
 def programme(programme_id: int):
     """The milestones and the monthly grid of one page of sites; the missing reports by township and the 通报 over
-    every site. A fixed number of queries whatever the number of sites."""
-    programme = db.get_or_404(Programme, programme_id)
+    every site. A fixed number of queries whatever the number of sites, reading the columns shown, not entities."""
+    programme = progress.programme_outline(programme_id)
+    if programme is None:
+        abort(404)
     authorize(can_view_programme(current_user, programme))
-    if progress.ensure_site_milestones(programme):
-        commit_quietly(db.session)  # milestones added to the programme after selection appear for every site
+    if not programme.milestones_complete:
+        # Milestones added to the programme after selection appear for every site.
+        if progress.ensure_site_milestones(db.session.get(Programme, programme.id)):
+            commit_quietly(db.session)
     scope = site_filter(current_user)
-    scope_township = township_scope(current_user)
     today = china_today()
-    months, overdue, overdue_townships, with_sites = progress.township_progress(programme, scope, today,
-                                                                                limit=OVERDUE_ROWS)
-    page = paginate(progress.grid_sites(programme, scope))
-    rows = progress.grid_rows(programme, page.items, months, today)
+    summary = progress.programme_progress(programme, scope, today, limit=OVERDUE_ROWS)
+    size = current_app.config["PAGE_SIZE"]
+    number = requested_page()
+    # The total is the summary's count of sites: no count query for the pager.
+    sites = progress.grid_page(programme, scope, limit=size, offset=(number - 1) * size) if summary.sites else []
+    page = CappedPage(sites, number, size, summary.sites, False, number * size < summary.sites)
+    names = _names(sites)
+    items = progress.page_milestone_items(
+        programme, [site.id for site in sites], {site.township_id for site in sites}) if sites else []
+    titles = {status.value: status.title for status in MilestoneStatus}
     milestones = [m for m in programme.milestones if m.kind in progress.SITE_KINDS]
-    milestone_cells: dict = {}  # site id → per milestone: (item, its timeliness) or None
-    township_items: list = []
-    if rows:
-        shown = {row.site.township_id for row in rows}
-        items = db.session.scalars(
-            sa.select(SiteMilestone).where(
-                SiteMilestone.programme_id == programme.id,
-                sa.or_(SiteMilestone.site_id.in_([row.site.id for row in rows]),
-                       sa.and_(SiteMilestone.site_id.is_(None), SiteMilestone.township_id.in_(shown))))
-        ).all()  # their milestones and townships are already in the session (identity map, no query)
-        by_site = {(i.site_id, i.milestone_id): i for i in items if i.site_id is not None}
-        for row in rows:
-            cells = milestone_cells[row.site.id] = []
-            for milestone in milestones:
-                item = by_site.get((row.site.id, milestone.id))
-                cells.append((item, progress.timeliness(item, today, milestone.due_date)) if item else None)
-        township_items = sorted((i for i in items if i.site_id is None),
-                                key=lambda i: (i.township.sort_order, i.milestone.due_date))
-    notices = db.session.scalars(
-        sa.select(ProgressNotice).where(ProgressNotice.programme_id == programme.id,
-                                        sa.true() if scope_township is None else
-                                        ProgressNotice.township_id == scope_township)
-        .options(sa.orm.joinedload(ProgressNotice.township)).order_by(ProgressNotice.issued_on.desc())
-    ).unique().all()
     notice_form = NoticeForm()
-    notice_form.township_id.choices = options(with_sites)
-    month_label = {month: f"{month:%Y-%m}" for month in months}
+    notice_form.township_id.choices = options(summary.with_sites)
     return render_template(
-        "progress/programme.html", programme=programme, milestones=milestones, rows=rows, months=months,
-        month_labels=list(month_label.values()), month_label=month_label, page=page, milestone_cells=milestone_cells,
-        township_items=township_items, overdue=overdue,
-        overdue_more=overdue_townships - len(overdue), notices=notices, notice_form=notice_form, today=today,
-        timeliness=progress.timeliness,
-        milestone_titles={status: status.title for status in MilestoneStatus},
+        "progress/programme.html", programme=programme, milestones=milestones, page=page,
+        milestone_rows=_milestone_rows(
+            names, milestones, {(site_id, milestone_id): (item_id, status, submitted)
+                                for item_id, site_id, milestone_id, status, submitted, *_township in items},
+            titles, today),
+        grid_rows=_grid_rows(names, summary.months, progress.grid_states(programme, sites, summary.months, today)),
+        month_labels=[f"{month:%Y-%m}" for month in summary.months],
+        township_items=_township_items(items, programme.milestones, titles, today),
+        overdue=summary.overdue, overdue_more=summary.overdue_townships - len(summary.overdue),
+        notices=progress.notices_of(programme, township_scope(current_user)), notice_form=notice_form,
     )
 
 

@@ -1,0 +1,45 @@
+"""Statements of columns run without the ORM, and statements built once per process.
+
+The pages a bureau opens most (reconciliation, monthly grid) run a few statements of plain columns. For those, the
+ORM's work per statement (finding the bind, compile state, entity loading) and building the statement itself (a few
+subqueries) cost several times what SQLite needs to run it. So they are built once, with the page's values as
+bound parameters, and run on the session's connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from app.extensions import db
+
+
+def select_rows(statement: sa.Select, **params) -> list[sa.Row]:
+    """The rows of a select of columns, run on the session's connection (the same transaction). Pending changes are
+    flushed first, as the session would (a site added a moment ago counts at once)."""
+    session = db.session
+    if session.autoflush:
+        session.flush()
+    return session.connection().execute(statement, params).all()
+
+
+# Statements that depend on the viewer's site filter, built once per process for each filter. A filter's own values
+# (a township's or community's id) are part of the key, so a statement is only reused for the very same filter; no
+# data is kept. Kept to a bound: a province has a few thousand communities, each a filter of its own.
+_SCOPED: dict = {}
+_SCOPED_MAX = 2048
+
+
+def scoped_statement(build: Callable[[sa.ColumnElement], sa.Select], site_filter: sa.ColumnElement) -> sa.Select:
+    """``build(site_filter)``, made on the first use of that filter."""
+    cache_key = site_filter._generate_cache_key()  # its structure (SQLAlchemy's own cache key) and its values
+    if cache_key is None:
+        return build(site_filter)  # a filter SQLAlchemy cannot cache either
+    key = (build, cache_key.key, tuple(param.effective_value for param in cache_key.bindparams))
+    statement = _SCOPED.get(key)
+    if statement is None:
+        if len(_SCOPED) >= _SCOPED_MAX:
+            _SCOPED.clear()
+        statement = _SCOPED[key] = build(site_filter)
+    return statement
