@@ -66,30 +66,6 @@ def paginate_list(items: Sequence) -> ListPagination:
     return ListPagination(page=requested_page(), per_page=size, max_per_page=size, error_out=False, items=items)
 
 
-class RowsPagination(Pagination):
-    """Flask-SQLAlchemy's pagination over a select of columns (its ``paginate`` keeps only the first column); the
-    total comes with the page (``COUNT(*) OVER ()``), so one query unless the page is past the end."""
-
-    def _query_items(self) -> list:
-        select = self._query_args["select"]
-        rows = db.session.execute(select.add_columns(sa.func.count().over().label("total_rows"))
-                                  .limit(self.per_page).offset(self._query_offset)).all()
-        self._total_rows = rows[0].total_rows if rows else None
-        return rows
-
-    def _query_count(self) -> int:
-        if self._total_rows is not None:
-            return self._total_rows
-        select = self._query_args["select"]
-        return db.session.scalar(sa.select(sa.func.count()).select_from(select.order_by(None).subquery()))
-
-
-def paginate_rows(select: sa.Select) -> RowsPagination:
-    """One page (?page=) of a select of columns, as :func:`paginate` gives one page of entities."""
-    size = current_app.config["PAGE_SIZE"]
-    return RowsPagination(page=requested_page(), per_page=size, max_per_page=size, error_out=False, select=select)
-
-
 def paginate(query: sa.Select, *, count_limit: int | None = None):
     """One page of ``query`` (page number from ?page=, nonsense treated as page 1).
 

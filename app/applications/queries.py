@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import NamedTuple
 
 import sqlalchemy as sa
+from flask import current_app
 
 from app.applications.models import Application, ApplicationStatus
 from app.database import china_today
 from app.extensions import db
-from app.pagination import RowsPagination, paginate_rows
+from app.pagination import CappedPage, requested_page
 from app.places.models import Community, Township
 from app.programmes.models import DeadlineExtension, NominationRule, Programme
 from app.programmes.operations import Allowance, allowance, effective_due
+from app.statements import select_rows
 
 A = ApplicationStatus
 SUBMITTED_OR_LATER = (A.SUBMITTED, A.ACCEPTED, A.REJECTED)
@@ -22,12 +26,20 @@ SUBMITTED_OR_LATER = (A.SUBMITTED, A.ACCEPTED, A.REJECTED)
 NEAR_DEADLINE_DAYS = 14
 
 
+class OverviewExtension(NamedTuple):
+    """What the overview shows of a township's deadline extension."""
+
+    id: int
+    due_date: date
+    reason: str
+
+
 @dataclass
 class OverviewRow:
     township: sa.Row  # (id, name, sort_order) of the township
     allowance: Allowance
     due: date | None
-    extension: DeadlineExtension | None
+    extension: OverviewExtension | None
     counts: Counter = field(default_factory=Counter)
     late: int = 0
 
@@ -67,10 +79,13 @@ class OverviewRow:
 OVERVIEW_STATES = ("nothing", "returned", "late", "missing")
 
 
-def _overview_select(programme: Programme, state: str = "", text: str = "") -> sa.Select:
+@functools.cache
+def _overview_statement(by_size: bool, has_due: bool, near_deadline: bool, state: str, has_text: bool) -> sa.Select:
     """Every township as one row (id, name, sort_order, its size, its count of applications per status and of late
-    ones), narrowed by the overview's filters and in the overview's order, all in SQL: a province has about a
-    thousand townships and the page shows fifty of them. The rules are those of :class:`OverviewRow`."""
+    ones, its extension, and how many rows there are in all), narrowed by the overview's filters and in the
+    overview's order, all in SQL: a province has about a thousand townships and the page shows fifty. The rules are
+    those of :class:`OverviewRow`. Built once per shape (building it costs more than running it); the programme's
+    values, today and the page are bound parameters."""
     in_system = (sa.select(Community.township_id, sa.func.count(Community.id).label("communities"))
                  .where(Community.active.is_(True)).group_by(Community.township_id).subquery())
     official = (sa.func.coalesce(Township.official_urban_communities, 0)
@@ -79,29 +94,35 @@ def _overview_select(programme: Programme, state: str = "", text: str = "") -> s
     per_status = [sa.func.sum(sa.case((Application.status == status, 1), else_=0)).label(status.value)
                   for status in A]
     late_submission = sa.and_(Application.submitted_late.is_(True), Application.status.in_(SUBMITTED_OR_LATER))
+    programme_id = sa.bindparam("programme_id", type_=sa.Integer)
     counts = (sa.select(Application.township_id, *per_status,
                         sa.func.sum(sa.case((late_submission, 1), else_=0)).label("late"))
-              .where(Application.programme_id == programme.id).group_by(Application.township_id).subquery())
-    extension = (sa.select(DeadlineExtension.township_id, DeadlineExtension.due_date)
-                 .where(DeadlineExtension.programme_id == programme.id).subquery())
+              .where(Application.programme_id == programme_id).group_by(Application.township_id).subquery())
+    extension = (sa.select(DeadlineExtension.id, DeadlineExtension.township_id, DeadlineExtension.due_date,
+                           DeadlineExtension.reason)
+                 .where(DeadlineExtension.programme_id == programme_id).subquery())
 
     def count(status) -> sa.ColumnElement:
         return sa.func.coalesce(getattr(counts.c, status.value), 0)
 
     submitted = sum((count(status) for status in SUBMITTED_OR_LATER), sa.literal(0))
     late = sa.func.coalesce(counts.c.late, 0)
-    if programme.nomination_rule == NominationRule.BY_SIZE:  # allowance()
-        minimum = sa.case((size < programme.size_threshold, programme.min_small), else_=programme.min_large)
+    if by_size:  # allowance()
+        minimum = sa.case((size < sa.bindparam("size_threshold", type_=sa.Integer),
+                           sa.bindparam("min_small", type_=sa.Integer)),
+                          else_=sa.bindparam("min_large", type_=sa.Integer))
     else:
-        minimum = sa.literal(programme.nomination_min)
+        minimum = sa.bindparam("nomination_min", type_=sa.Integer)
     missing = sa.case((minimum - submitted > 0, minimum - submitted), else_=0)
-    base_due = programme.nomination_due
-    due = (extension.c.due_date if base_due is None else
-           sa.case((extension.c.due_date > base_due, extension.c.due_date), else_=base_due))  # effective_due()
-    overdue = sa.and_(due.is_not(None), due < china_today(), missing > 0)
+    base_due = sa.bindparam("base_due", type_=sa.Date)
+    due = (sa.case((extension.c.due_date > base_due, extension.c.due_date), else_=base_due) if has_due
+           else extension.c.due_date)  # effective_due()
+    overdue = sa.and_(due.is_not(None), due < sa.bindparam("today", type_=sa.Date), missing > 0)
     query = (
         sa.select(Township.id, Township.name, Township.sort_order, size.label("size"),
-                  *(count(status).label(status.value) for status in A), late.label("late"))
+                  *(count(status).label(status.value) for status in A), late.label("late"),
+                  extension.c.id.label("extension_id"), extension.c.due_date.label("extension_due"),
+                  extension.c.reason.label("extension_reason"), sa.func.count().over().label("total_rows"))
         .outerjoin(in_system, in_system.c.township_id == Township.id)
         .outerjoin(counts, counts.c.township_id == Township.id)
         .outerjoin(extension, extension.c.township_id == Township.id)
@@ -110,35 +131,49 @@ def _overview_select(programme: Programme, state: str = "", text: str = "") -> s
                   "missing": missing > 0}
     if state in conditions:
         query = query.where(conditions[state])
-    if text:
-        query = query.where(Township.name.contains(text, autoescape=True))
+    if has_text:
+        query = query.where(Township.name.like(sa.bindparam("pattern", type_=sa.String), escape="/"))
     order = [Township.sort_order, Township.id]
-    if base_due is not None and china_today() >= base_due - timedelta(days=NEAR_DEADLINE_DAYS):
-        order.insert(0, submitted > 0)  # near the deadline, townships that have sent nothing come first
-    return query.order_by(*order)
+    if near_deadline:
+        order.insert(0, submitted > 0)  # townships that have sent nothing come first
+    return query.order_by(*order).limit(sa.bindparam("limit")).offset(sa.bindparam("offset"))
 
 
-def township_overview(programme: Programme, state: str = "", text: str = "") -> RowsPagination:
+def township_overview(programme: Programme, state: str = "", text: str = "") -> CappedPage:
     """One page (?page=) of the per-township overview, filtered by ``state`` (one of :data:`OVERVIEW_STATES`; any
     other value shows every township) and by ``text`` in the township's name: allowed, nominated, submitted,
-    returned, late, missing. Three queries whatever the number of townships and applications."""
-    page = paginate_rows(_overview_select(programme, state, text))
-    extensions = {row.township_id: row for row in db.session.scalars(
-        sa.select(DeadlineExtension).where(DeadlineExtension.programme_id == programme.id,
-                                           DeadlineExtension.township_id.in_([row.id for row in page.items])))
-    } if page.items else {}
+    returned, late, missing. One statement whatever the number of townships and applications (two for a page
+    past the end)."""
+    state = state if state in OVERVIEW_STATES else ""
+    due = programme.nomination_due
+    today = china_today()
+    near = due is not None and today >= due - timedelta(days=NEAR_DEADLINE_DAYS)
+    statement = _overview_statement(programme.nomination_rule == NominationRule.BY_SIZE, due is not None, near,
+                                    state, bool(text))
+    size = current_app.config["PAGE_SIZE"]
+    number = requested_page()
+    params = {"programme_id": programme.id, "size_threshold": programme.size_threshold,
+              "min_small": programme.min_small, "min_large": programme.min_large,
+              "nomination_min": programme.nomination_min, "base_due": due, "today": today,
+              "pattern": "%" + text.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"}
+    found = select_rows(statement, **params, limit=size, offset=(number - 1) * size)
+    if not found and number > 1:  # past the end: the first row still carries the count
+        first = select_rows(statement, **params, limit=1, offset=0)
+        total = first[0].total_rows if first else 0
+    else:
+        total = found[0].total_rows if found else 0
     allowances: dict[int, Allowance] = {}
     rows = []
-    for row in page.items:
+    for row in found:
         if row.size not in allowances:
             allowances[row.size] = allowance(programme, row.size)
-        extension = extensions.get(row.id)
+        extension = (OverviewExtension(row.extension_id, row.extension_due, row.extension_reason)
+                     if row.extension_id is not None else None)
         counts = Counter({status: getattr(row, status.value) for status in A if getattr(row, status.value)})
         rows.append(OverviewRow(township=row, allowance=allowances[row.size],
-                                due=effective_due(programme, row.id, extension) if extension else
-                                programme.nomination_due, extension=extension, counts=counts, late=row.late))
-    page.items = rows
-    return page
+                                due=effective_due(programme, row.id, extension) if extension else due,
+                                extension=extension, counts=counts, late=row.late))
+    return CappedPage(rows, number, size, total, False, number * size < total)
 
 
 def filtered_applications(base_filter, filters: dict) -> sa.Select:
