@@ -6,6 +6,7 @@ the checklist, the counts and the zip leave it out from then on.
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import unicodedata
@@ -24,6 +25,8 @@ from app.database import CHINA, china_today, utcnow
 from app.extensions import db
 from app.files.storage import StoredFileCorrupt, UploadRejected, read_stored, save_upload, soft_delete
 from app.funding.models import Site
+from app.places.models import Community, Township
+from app.statements import scoped_statement, select_rows
 from app.tracking.models import ArchiveItem, ArchiveKind
 
 KINDS = list(ArchiveKind)
@@ -148,36 +151,65 @@ def missing_kinds(counts: Iterable[tuple[ArchiveKind, int]]) -> list[ArchiveKind
     return [kind for kind, count in counts if count == 0]
 
 
+@functools.cache
+def _counts_statement() -> sa.Select:
+    return (sa.select(ArchiveItem.site_id, ArchiveItem.kind, sa.func.count(ArchiveItem.id))
+            .where(ArchiveItem.site_id.in_(sa.bindparam("site_ids", expanding=True)), _live())
+            .group_by(ArchiveItem.site_id, ArchiveItem.kind))
+
+
 def completeness_many(site_ids: Iterable[int]) -> dict[int, dict[ArchiveKind, int]]:
     """{site id: {kind: count}} for every given site and every kind, in one grouped query."""
     site_ids = list(dict.fromkeys(site_ids))
     result: dict[int, dict[ArchiveKind, int]] = {site_id: dict.fromkeys(KINDS, 0) for site_id in site_ids}
     if not site_ids:
         return result
-    rows = db.session.execute(
-        sa.select(ArchiveItem.site_id, ArchiveItem.kind, sa.func.count(ArchiveItem.id))
-        .where(ArchiveItem.site_id.in_(site_ids), _live())
-        .group_by(ArchiveItem.site_id, ArchiveItem.kind)
-    ).tuples().all()
-    for site_id, kind, count in rows:
-        result[site_id][kind] = count
+    for site_id, kind, count in select_rows(_counts_statement(), site_ids=site_ids):
+        result[site_id][ArchiveKind(kind)] = count
     return result
+
+
+def _completeness_statement(site_filter) -> sa.Select:
+    live = (sa.select(ArchiveItem.site_id, ArchiveItem.kind)
+            .join(Site, Site.id == ArchiveItem.site_id)
+            .where(Site.programme_id == sa.bindparam("programme_id"), site_filter, _live()))
+    by_kind = (live.with_only_columns(ArchiveItem.kind, sa.func.count(sa.distinct(ArchiveItem.site_id)))
+               .group_by(ArchiveItem.kind))
+    full = (live.with_only_columns(ArchiveItem.site_id).group_by(ArchiveItem.site_id)
+            .having(sa.func.count(sa.distinct(ArchiveItem.kind)) == len(KINDS)).subquery())
+    # The sites with all eight kinds come as the row whose kind is NULL.
+    return sa.union_all(by_kind, sa.select(sa.null().cast(ArchiveItem.kind.type), sa.func.count())
+                        .select_from(full))
 
 
 def programme_completeness(programme, site_filter=sa.true()) -> tuple[dict[ArchiveKind, int], int]:
     """Over every site of the programme the filter lets through: ({kind: sites with at least one item of it},
-    the number of sites with all eight kinds), in two grouped queries whatever the number of sites."""
-    live = (sa.select(ArchiveItem.site_id, ArchiveItem.kind)
-            .join(Site, Site.id == ArchiveItem.site_id)
-            .where(Site.programme_id == programme.id, site_filter, _live()))
-    by_kind = dict(db.session.execute(
-        live.with_only_columns(ArchiveItem.kind, sa.func.count(sa.distinct(ArchiveItem.site_id)))
-        .group_by(ArchiveItem.kind)
-    ).tuples().all())
-    full = (live.with_only_columns(ArchiveItem.site_id).group_by(ArchiveItem.site_id)
-            .having(sa.func.count(sa.distinct(ArchiveItem.kind)) == len(KINDS)).subquery())
-    complete = db.session.scalar(sa.select(sa.func.count()).select_from(full))
-    return {kind: by_kind.get(kind, 0) for kind in KINDS}, complete
+    the number of sites with all eight kinds), in one statement whatever the number of sites."""
+    counts = {kind: number for kind, number in select_rows(scoped_statement(_completeness_statement, site_filter),
+                                                             programme_id=programme.id)}
+    complete = counts.pop(None, 0)
+    return {kind: counts.get(kind, 0) for kind in KINDS}, complete
+
+
+def _checklist_statement(site_filter) -> sa.Select:
+    return (sa.select(Site.id, Township.name.label("township"), Community.name.label("community"),
+                      sa.func.count().over().label("total_rows"))
+            .join(Township, Township.id == Site.township_id)
+            .outerjoin(Community, Community.id == Site.community_id)
+            .where(Site.programme_id == sa.bindparam("programme_id"), site_filter)
+            .order_by(Township.sort_order, Site.rank, Site.id)
+            .limit(sa.bindparam("limit")).offset(sa.bindparam("offset")))
+
+
+def checklist_page(programme, site_filter, number: int, size: int) -> tuple[list[sa.Row], int]:
+    """Page ``number`` (from 1) of ``size`` sites of the checklist (by township, then rank) as (``id``, ``township``,
+    ``community``), and how many sites there are in all: one statement (two for a page past the end)."""
+    statement = scoped_statement(_checklist_statement, site_filter)
+    rows = select_rows(statement, programme_id=programme.id, limit=size, offset=(number - 1) * size)
+    if not rows and number > 1:
+        first = select_rows(statement, programme_id=programme.id, limit=1, offset=0)
+        return [], first[0].total_rows if first else 0
+    return rows, rows[0].total_rows if rows else 0
 
 
 def percent_complete(counts: dict[ArchiveKind, int]) -> int:

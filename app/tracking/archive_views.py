@@ -3,11 +3,9 @@ programme overview (sites × kinds). Load → check → act → commit once."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy.orm import joinedload
 
 from app.audit.models import AuditAction
 from app.audit.operations import record
@@ -16,7 +14,7 @@ from app.downloads import attachment
 from app.extensions import db
 from app.files.storage import send_stored
 from app.funding.models import Site
-from app.pagination import paginate
+from app.pagination import CappedPage, requested_page
 from app.permissions import (
     Permission,
     authorize,
@@ -26,7 +24,6 @@ from app.permissions import (
     requires,
     site_filter,
 )
-from app.places.models import Township
 from app.programmes.models import Programme
 from app.tracking import archive
 from app.tracking.archive import ArchiveError
@@ -142,14 +139,12 @@ def programme(programme_id: int):
     programme = db.get_or_404(Programme, programme_id)
     authorize(can_view_programme(current_user, programme))
     scope = site_filter(current_user)
-    page = paginate(
-        sa.select(Site).join(Site.township)
-        .where(Site.programme_id == programme.id, scope)
-        .options(joinedload(Site.township), joinedload(Site.community))
-        .order_by(Township.sort_order, Site.rank, Site.id)
-    )
-    counts = archive.completeness_many(site.id for site in page.items)
-    rows = [(site, counts[site.id], archive.percent_complete(counts[site.id])) for site in page.items]
+    size = current_app.config["PAGE_SIZE"]
+    number = requested_page()
+    sites, total = archive.checklist_page(programme, scope, number, size)
+    page = CappedPage(sites, number, size, total, False, number * size < total)
+    counts = archive.completeness_many(site.id for site in sites)
+    rows = [(site, counts[site.id], archive.percent_complete(counts[site.id])) for site in sites]
     sites_with, complete = archive.programme_completeness(programme, scope)
     return render_template("archive/programme.html", programme=programme, rows=rows, kinds=archive.KINDS,
                            sites_with=sites_with, complete=complete, page=page,
