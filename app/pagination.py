@@ -77,7 +77,8 @@ def paginate(query: sa.Select, *, count_limit: int | None = None):
     set, and the page says "more than 10,000". Only the first ``count_limit`` rows can be paged to (a page number
     beyond them shows the last of those pages): a deep OFFSET costs as much as a count, and a list that long is
     narrowed with the filters, not paged through. The count is skipped when the page itself shows where the list
-    ends. ``query`` must select one ORM entity or its columns (the count replaces them with a constant).
+    ends. ``query`` selects one ORM entity (the items are entities) or columns (the items are rows); the count
+    replaces them with a constant.
     """
     size = current_app.config["PAGE_SIZE"]
     page = requested_page()
@@ -86,7 +87,10 @@ def paginate(query: sa.Select, *, count_limit: int | None = None):
     page = min(page, max(-(-count_limit // size), 1))
     offset = (page - 1) * size
     # One row more than the page tells whether another page follows.
-    items = db.session.execute(query.limit(size + 1).offset(offset)).unique().scalars().all()
+    result = db.session.execute(query.limit(size + 1).offset(offset))
+    descriptions = query.column_descriptions
+    one_entity = len(descriptions) == 1 and descriptions[0]["expr"] is descriptions[0]["entity"]
+    items = (result.unique().scalars() if one_entity else result).all()
     has_next = len(items) > size
     items = items[:size]
     if not has_next and (items or offset == 0):  # the list ends on this page: its total is known

@@ -35,7 +35,7 @@ COUNT_LIMIT = 10_000
 def index():
     form = AuditFilterForm(request.args)
     filters = _filters(form)
-    page = paginate(audit_log.filtered_query(filters).order_by(AuditLog.at.desc(), AuditLog.id.desc()),
+    page = paginate(audit_log.filtered_rows(filters).order_by(AuditLog.at.desc(), AuditLog.id.desc()),
                     count_limit=COUNT_LIMIT)
     # Titles translated once for the page, not once per row.
     action_titles = {action: action.title for action in AuditAction}
