@@ -75,11 +75,14 @@ def app(request, tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_rankings():
-    """Rolled-back tests reuse ids with other data; the per-process ranking memo must not carry over."""
+def _fresh_memos():
+    """Rolled-back tests reuse ids with other data; the per-process memos (rankings, the bureau's sums) must not
+    carry over."""
+    from app.main.dashboards import forget_bureau_sums
     from app.scoring.ranking import forget_rankings
 
     forget_rankings()
+    forget_bureau_sums()
 
 
 @pytest.fixture(autouse=True)

@@ -4,19 +4,21 @@ whatever the number of programmes, sites or lines (tests assert it).
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cache
 
 import sqlalchemy as sa
 from flask import url_for
 from flask_babel import gettext as _
 
+from app.applications import queries
 from app.applications.models import Application, ApplicationStatus
 from app.database import china_today
 from app.extensions import db
 from app.funding.models import Allocation, Disbursement, Site, SpendingLine
-from app.places.models import Township
+from app.places.models import Community, Township
 from app.programmes.models import DeadlineExtension, FundingSource, Programme, ProgrammeStatus
 from app.scoring.models import Assignment, SheetStatus
 from app.tracking.models import (
@@ -77,8 +79,102 @@ def timeline(programmes: list[Programme], today: date) -> list[dict]:
 HOME_ROWS = 20
 
 
+@dataclass(frozen=True)
+class BureauSums:
+    """What the bureau's home sums up over the running programmes, by ids (names are read with the page)."""
+
+    status_counts: dict[int, Counter]  # programme id → applications by status
+    submissions: list[tuple[int, dict]]  # (township id, {status: applications}), the first townships by sort order
+    submissions_more: int  # townships with applications beyond those
+    overdue: list[tuple[int, int]]  # (township id, monthly reports missing), the most first
+    overdue_more: int
+    archive: dict[int, int]  # programme id → share (%) of archive cells filled
+
+
+# The sums, per process: {key: BureauSums}, the newest last. The key holds the programmes, the months counted, the
+# number of rows and a fingerprint of every row the sums read (_state_statement), so that a stale entry cannot be
+# served.
+_SUMS: OrderedDict[tuple, BureauSums] = OrderedDict()
+_SUMS_KEPT = 8
+
+
+def forget_bureau_sums() -> None:
+    """Drop the remembered sums (tests that reuse ids with other data; after restoring a backup)."""
+    _SUMS.clear()
+
+
+def _rows(statement, **parameters) -> list[sa.Row]:
+    """A select of columns run on the session's connection: no ORM work for rows that are not entities."""
+    return db.session.connection().execute(statement, parameters).all()
+
+
+@cache
+def _state_statement() -> sa.Select:
+    """One row: a fingerprint of every row the bureau's sums read.
+
+    - the running programmes' applications: any change to one raises its version;
+    - their sites (a site's township and selection date never change);
+    - the monthly reports and archive items of the sites' id range (read from covering indices, a range rather
+      than a lookup per site; rows of other sites in the range only cause a needless recount): a report is only
+      ever added and submitted, an item only added and deleted (its kind and month never change), so the number
+      submitted and the numbers of items and deleted items change with every change that matters;
+    - every township's sort order (the order of the lists).
+
+    Built once: the statement, and with it SQLAlchemy's cache key, serves every request."""
+    running = sa.bindparam("running", expanding=True)
+    of_running = Site.programme_id.in_(running)
+    sites = sa.select(sa.func.min(Site.id), sa.func.max(Site.id)).where(of_running)
+    low, high = (sites.with_only_columns(column).scalar_subquery() for column in sites.selected_columns)
+    parts = [
+        sa.select(sa.func.count(Application.id), sa.func.sum(Application.id * Application.version))
+        .where(Application.programme_id.in_(running)),
+        sa.select(sa.func.count(Site.id), sa.func.sum(Site.id * Site.township_id)).where(of_running),
+        sa.select(sa.func.count()).select_from(MonthlyReport)
+        .where(MonthlyReport.site_id.between(low, high), MonthlyReport.status == ReportStatus.SUBMITTED),
+        sa.select(sa.func.count(), sa.func.count(ArchiveItem.deleted_at)).select_from(ArchiveItem)
+        .where(ArchiveItem.site_id.between(low, high)),
+        sa.select(sa.func.count(Township.id), sa.func.sum(Township.id * Township.sort_order)),
+    ]
+    subqueries = [part.subquery() for part in parts]
+    joined = subqueries[0]
+    for subquery in subqueries[1:]:  # one-row aggregates side by side: one statement
+        joined = joined.join(subquery, sa.true())
+    return sa.select(*subqueries).select_from(joined)
+
+
+@cache
+def _scoring_statement() -> sa.Select:
+    # Read live: a sheet's status is only in its row, so a fingerprint of the sheets would cost as much.
+    return (sa.select(Application.programme_id,
+                      sa.func.count().filter(Assignment.status == SheetStatus.SUBMITTED), sa.func.count())
+            .join(Application, Application.id == Assignment.application_id)
+            .where(Application.programme_id.in_(sa.bindparam("running", expanding=True)))
+            .group_by(Application.programme_id))
+
+
+@cache
+def _names_statement() -> sa.Select:
+    return sa.select(Township.id, Township.name).where(Township.id.in_(sa.bindparam("ids", expanding=True)))
+
+
+_OPEN_FINDINGS = sa.and_(SpotCheck.follow_up_required.is_(True), SpotCheck.closed_at.is_(None))
+
+
+@cache
+def _findings_statement() -> sa.Select:
+    """The first open findings, each with the number of all of them (``total``)."""
+    return (sa.select(SpotCheck.site_id, SpotCheck.checked_on, SpotCheck.follow_up, SpotCheck.findings,
+                      Community.name.label("community"), Township.name.label("township"),
+                      sa.func.count().over().label("total"))
+            .join(Site, Site.id == SpotCheck.site_id).join(Community, Community.id == Site.community_id)
+            .join(Township, Township.id == Site.township_id).where(_OPEN_FINDINGS)
+            .order_by(SpotCheck.checked_on, SpotCheck.id).limit(sa.bindparam("rows")))
+
+
 def bureau(programmes: list[Programme] | None = None) -> dict:
-    """A fixed number of queries whatever the number of programmes, townships, sites and reports.
+    """A fixed number of queries whatever the number of programmes, townships, sites and reports: the programmes
+    (unless given), the fingerprint of the sums' rows, the scoring progress, the townships' names and the open
+    findings (these three read live); and, when the fingerprint is new, the sums (:func:`_sums`).
 
     ``programmes``: the programmes the home page already loaded with their milestones, if they include every
     running one (the running ones are taken from them instead of being loaded again)."""
@@ -91,54 +187,76 @@ def bureau(programmes: list[Programme] | None = None) -> dict:
     else:
         programmes = sorted((p for p in programmes if p.status in RUNNING), key=lambda p: (-p.year, p.id))
     ids = [p.id for p in programmes]
-    with_applications = sa.select(Application.township_id).where(Application.programme_id.in_(ids)).distinct()
-    shown = (sa.select(Township.id).where(Township.id.in_(with_applications))
-             .order_by(Township.sort_order, Township.id).limit(HOME_ROWS))
-    submissions = defaultdict(lambda: defaultdict(int))
-    for township, status, count in db.session.execute(
-        sa.select(Township.name, Application.status, sa.func.count(Application.id))
-        .join(Application.township).where(Application.programme_id.in_(ids), Application.township_id.in_(shown))
-        .group_by(Township.name, Township.sort_order, Application.status).order_by(Township.sort_order)
-    ):
-        submissions[township][status] += count
-    townships_with = db.session.scalar(sa.select(sa.func.count()).select_from(with_applications.subquery()))
-    scoring = {pid: (done, total) for pid, done, total in db.session.execute(
-        sa.select(Application.programme_id,
-                  sa.func.sum(sa.case((Assignment.status == SheetStatus.SUBMITTED, 1), else_=0)),
-                  sa.func.count(Assignment.id))
-        .join(Assignment.application).where(Application.programme_id.in_(ids)).group_by(Application.programme_id))}
-    overdue, overdue_townships = _overdue_reports(programmes, today, HOME_ROWS)
-    archive = _archive_share(ids)
-    open_findings = sa.and_(SpotCheck.follow_up_required.is_(True), SpotCheck.closed_at.is_(None))
-    findings = db.session.scalars(
-        sa.select(SpotCheck).where(open_findings)
-        .options(sa.orm.joinedload(SpotCheck.site).joinedload(Site.community),
-                 sa.orm.joinedload(SpotCheck.site).joinedload(Site.township))
-        .order_by(SpotCheck.checked_on, SpotCheck.id).limit(HOME_ROWS)
-    ).unique().all()
-    findings_total = db.session.scalar(sa.select(sa.func.count(SpotCheck.id)).where(open_findings))
+    bounds = _report_bounds(programmes, today)
+    # Read before the sums: a change made meanwhile leaves sums newer than their key, never older.
+    state = tuple(_rows(_state_statement(), running=ids)[0])
+    key = (tuple(ids), tuple(sorted(bounds.items())), HOME_ROWS, state)
+    sums = _SUMS.get(key)
+    if sums is None:
+        sums = _SUMS[key] = _sums(ids, bounds, HOME_ROWS)
+        while len(_SUMS) > _SUMS_KEPT:
+            _SUMS.popitem(last=False)
+    else:
+        _SUMS.move_to_end(key)
+    scoring = {pid: (done, total) for pid, done, total in _rows(_scoring_statement(), running=ids)}
+    shown = {township for township, _counts in sums.submissions} | {township for township, _n in sums.overdue}
+    names = dict(_rows(_names_statement(), ids=sorted(shown)))
+    findings = _rows(_findings_statement(), rows=HOME_ROWS)
+    columns = [status for status in ApplicationStatus if status != ApplicationStatus.WITHDRAWN]
     return {
-        "timeline": timeline(programmes, today), "programmes": programmes,
-        "submissions": {name: dict(counts) for name, counts in submissions.items()}, "statuses": ApplicationStatus,
-        "submissions_more": max(0, townships_with - len(submissions)),
-        "scoring": scoring, "overdue": overdue, "overdue_more": overdue_townships - len(overdue),
-        "archive": archive, "findings": findings, "findings_more": max(0, findings_total - len(findings)),
-        "today": today,
+        "timeline": timeline(programmes, today), "programmes": programmes, "status_counts": sums.status_counts,
+        "submissions": [(names[township], [counts.get(status, 0) for status in columns])
+                        for township, counts in sums.submissions],
+        "statuses": ApplicationStatus, "submissions_more": sums.submissions_more,
+        "scoring": scoring, "overdue": [(names[township], missing) for township, missing in sums.overdue],
+        "overdue_more": sums.overdue_more, "archive": sums.archive,
+        "findings": findings, "findings_more": findings[0].total - len(findings) if findings else 0, "today": today,
     }
+
+
+def _sums(ids: list[int], bounds: dict[int, date], limit: int) -> BureauSums:
+    """The sums of :class:`BureauSums`, in seven queries whatever the number of applications, sites and reports."""
+    status_counts = queries.status_counts(Application.programme_id.in_(ids))  # the bureau sees every application
+    with_applications = sa.select(Application.township_id).where(Application.programme_id.in_(ids)).distinct()
+    first = (sa.select(Township.id).where(Township.id.in_(with_applications))
+             .order_by(Township.sort_order, Township.id).limit(limit))
+    submissions: dict[int, dict] = {}
+    for township, status, count in db.session.execute(
+        sa.select(Application.township_id, Application.status, sa.func.count(Application.id))
+        .join(Township, Township.id == Application.township_id)
+        .where(Application.programme_id.in_(ids), Application.township_id.in_(first))
+        .group_by(Application.township_id, Township.sort_order, Application.status)
+        .order_by(Township.sort_order, Application.township_id)
+    ):
+        submissions.setdefault(township, {})[status] = count
+    townships_with = db.session.scalar(sa.select(sa.func.count()).select_from(with_applications.subquery()))
+    rows, townships = missing_by_township(bounds, limit=limit, ties=Township.sort_order)
+    by_name = dict(db.session.execute(  # township names are unique
+        sa.select(Township.name, Township.id).where(Township.name.in_([name for name, _n, _s in rows]))).tuples().all())
+    return BureauSums(
+        status_counts=status_counts, submissions=list(submissions.items()),
+        submissions_more=max(0, townships_with - len(submissions)),
+        overdue=[(by_name[name], missing) for name, missing, _sites in rows], overdue_more=townships - len(rows),
+        archive=_archive_share(ids))
+
+
+def _report_bounds(programmes: list[Programme], today: date) -> dict[int, date]:
+    """Programme id → the last month whose report counts as missing (active programmes only): the month of its
+    last milestone (of any kind), or the last overdue month if that is earlier."""
+    last_overdue = last_overdue_month(today)
+    bounds = {}
+    for programme in programmes:
+        if programme.status in ACTIVE:
+            last = max((m.due_date for m in programme.milestones), default=None)
+            bounds[programme.id] = min(first_of(last) if last else date(programme.year, 12, 1), last_overdue)
+    return bounds
 
 
 def _overdue_reports(programmes: list[Programme], today: date, limit: int) -> tuple[list[tuple[str, int]], int]:
     """Monthly reports past their 20th and not submitted, per township (active programmes only), most first: at
     most ``limit`` townships, and how many have missing reports in all; one statement whatever the number of sites
-    and months (:func:`app.tracking.progress.missing_by_township`). A programme's months end with its last
-    milestone (of any kind)."""
-    last_overdue = last_overdue_month(today)
-    bounds = {}  # programme id → the last month counted
-    for programme in programmes:
-        if programme.status in ACTIVE:
-            last = max((m.due_date for m in programme.milestones), default=None)
-            bounds[programme.id] = min(first_of(last) if last else date(programme.year, 12, 1), last_overdue)
-    rows, townships = missing_by_township(bounds, limit=limit, ties=Township.sort_order)
+    and months (:func:`app.tracking.progress.missing_by_township`)."""
+    rows, townships = missing_by_township(_report_bounds(programmes, today), limit=limit, ties=Township.sort_order)
     return [(name, missing) for name, missing, _sites in rows], townships
 
 

@@ -43,7 +43,8 @@ def home():
     if role == Role.COMMUNITY:
         context["community"] = current_user.community
     if has_permission(current_user, Permission.PROGRAMMES_VIEW):
-        context.update(_programme_summary())
+        # The bureau's page lists the running programmes with counts of its own (dashboards.bureau).
+        context.update(_programme_summary(counts=role != Role.BUREAU))
     if role == Role.BUREAU:  # the bureau sees every programme: the summary's include every running one
         context.update(dashboards.bureau(context.get("programmes")))
     if role == Role.FINANCE:
@@ -64,16 +65,19 @@ def home():
     return render_template(f"home/{role.value}.html", **context)
 
 
-def _programme_summary() -> dict:
-    """The programmes still running, with the user's applications counted by status (three queries)."""
+def _programme_summary(counts: bool = True) -> dict:
+    """The programmes still running, with the user's applications counted by status (three queries; two without
+    ``counts``)."""
     programmes = db.session.scalars(
         sa.select(Programme)
         .where(programme_filter(current_user), Programme.status != ProgrammeStatus.CLOSED)
         .options(sa.orm.selectinload(Programme.milestones))
         .order_by(Programme.year.desc(), Programme.id.desc())
     ).all()
-    shown = sa.and_(application_filter(current_user), Application.programme_id.in_([p.id for p in programmes]))
-    summary = {"programmes": programmes, "status_counts": status_counts(shown), "statuses": ApplicationStatus}
+    summary = {"programmes": programmes, "statuses": ApplicationStatus}
+    if counts:
+        shown = sa.and_(application_filter(current_user), Application.programme_id.in_([p.id for p in programmes]))
+        summary["status_counts"] = status_counts(shown)
     if current_user.role in (Role.TOWNSHIP, Role.COMMUNITY):
         summary["my_applications"] = db.session.scalars(
             sa.select(Application)

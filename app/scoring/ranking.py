@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import OrderedDict, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cache
 
 import sqlalchemy as sa
 
@@ -12,7 +13,7 @@ from app.applications.models import Application, ApplicationStatus
 from app.extensions import db
 from app.places.models import Community, Township
 from app.programmes.models import Programme
-from app.scoring.aggregate import Ranked, SheetTotal, heaviest_group, rank
+from app.scoring.aggregate import Ranked, SheetTotal, display, heaviest_group, rank
 from app.scoring.models import Assignment, Score, SheetStatus, TieDecision
 
 
@@ -56,39 +57,71 @@ def submitted_sheets(programme: Programme) -> dict[int, list[SheetTotal]]:
     return result
 
 
-# Ranked programmes, per process: {(programme id, inputs fingerprint): (order, sheets)}, the newest last.
-_RANKED: OrderedDict[tuple, tuple[list[Ranked], dict[int, list[SheetTotal]]]] = OrderedDict()
+@dataclass
+class Remembered:
+    """A programme's ranking as remembered (see :func:`ranked`); nothing in it may be changed by its users."""
+
+    order: list[Ranked]
+    sheets: dict[int, list[SheetTotal]]
+    _texts: dict[int, tuple[str, str]] = field(default_factory=dict)
+    _tied: list[int] | None = None
+
+    def texts(self, row: Ranked) -> tuple[str, str]:
+        """The row's mean and tie-break as shown (:func:`display`), written once per ranking."""
+        text = self._texts.get(row.application_id)
+        if text is None:
+            text = self._texts[row.application_id] = (display(row.mean), display(row.tiebreak))
+        return text
+
+    @property
+    def tied(self) -> list[int]:
+        """The applications still level (ids, in ranking order)."""
+        if self._tied is None:
+            self._tied = [r.application_id for r in self.order if r.tied]
+        return self._tied
+
+
+# Ranked programmes, per process: {(programme id, inputs fingerprint): Remembered}, the newest last.
+_RANKED: OrderedDict[tuple, Remembered] = OrderedDict()
 _RANKED_KEPT = 32
 
 
-def inputs_fingerprint(programme: Programme) -> tuple:
-    """What the ranking is made of, summarised by one query over indexed rows: the programme's sheets (a sheet's
-    version rises with every change to it, and its scores change only while it is not submitted, which changes the
-    sheet), their evaluators' groups, the accepted applications and the tie decisions; and the programme's rules.
-    Two states with the same fingerprint rank the same, so a ranking computed once serves until any input changes
-    (about 150 ms of work at province scale, where a programme has some 1,900 applications and 9,500 sheets)."""
-    of_programme = Application.programme_id == programme.id
+@cache
+def _fingerprint_statement() -> sa.Select:
+    """See :func:`inputs_fingerprint`. Built once: the statement, and with it SQLAlchemy's cache key, serves every
+    request."""
+    programme_id = sa.bindparam("programme")
+    of_programme = Application.programme_id == programme_id
     group_code = sa.case((User.evaluator_group == EvaluatorGroup.BUREAU, 1),
                          (User.evaluator_group == EvaluatorGroup.FINANCE, 2),
                          (User.evaluator_group == EvaluatorGroup.EXPERT, 3), else_=0)
-    submitted = Assignment.status == SheetStatus.SUBMITTED
-    sheets = (
-        sa.select(sa.func.count(Assignment.id), sa.func.sum(Assignment.id * Assignment.version),
-                  sa.func.sum(sa.case((submitted, Assignment.id), else_=0)),
-                  sa.func.sum(Assignment.id * group_code), sa.func.max(Assignment.submitted_at))
-        .join(Application, Application.id == Assignment.application_id)
-        .join(User, User.id == Assignment.evaluator_id).where(of_programme)
-    )
+    # Any change to a sheet (its status, its submission, its evaluator) raises its version.
+    sheets = (sa.select(sa.func.count(Assignment.id), sa.func.sum(Assignment.id * Assignment.version))
+              .join(Application, Application.id == Assignment.application_id).where(of_programme))
+    # Every evaluator's group, rather than the group of each sheet's evaluator: a few hundred users instead of a
+    # join per sheet (a change of any evaluator's group only ranks again).
+    groups = sa.select(sa.func.sum(User.id * group_code)).where(User.evaluator_group.is_not(None))
     accepted = (sa.select(sa.func.count(Application.id), sa.func.sum(Application.id))
                 .where(of_programme, Application.status == ApplicationStatus.ACCEPTED))
     ties = (sa.select(sa.func.count(TieDecision.id),
                       sa.func.sum(TieDecision.application_id * (TieDecision.priority + 1)),
                       sa.func.max(TieDecision.decided_at))
-            .where(TieDecision.programme_id == programme.id))
-    # Three one-row aggregates side by side: one statement.
-    parts = [part.subquery() for part in (sheets, accepted, ties)]
-    joined = parts[0].join(parts[1], sa.true()).join(parts[2], sa.true())
-    state = tuple(db.session.execute(sa.select(*parts).select_from(joined)).one())
+            .where(TieDecision.programme_id == programme_id))
+    # One-row aggregates side by side: one statement.
+    parts = [part.subquery() for part in (sheets, groups, accepted, ties)]
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = joined.join(part, sa.true())
+    return sa.select(*parts).select_from(joined)
+
+
+def inputs_fingerprint(programme: Programme) -> tuple:
+    """What the ranking is made of, summarised by one query over indexed rows: the programme's sheets (a sheet's
+    version rises with every change to it, and its scores change only while it is not submitted, which changes the
+    sheet), the evaluators' groups, the accepted applications and the tie decisions; and the programme's rules.
+    Two states with the same fingerprint rank the same, so a ranking computed once serves until any input changes
+    (about 150 ms of work at province scale, where a programme has some 1,900 applications and 9,500 sheets)."""
+    state = tuple(db.session.connection().execute(_fingerprint_statement(), {"programme": programme.id}).one())
     rules = (tuple(weights_of(programme).items()), programme.use_trimmed_mean,
              tuple((c.id, c.group_name, c.max_points, c.kind.value) for c in programme.criteria))
     return state + rules
@@ -99,18 +132,24 @@ def forget_rankings() -> None:
     _RANKED.clear()
 
 
+def remembered(programme: Programme) -> Remembered:
+    """The programme's ranking, remembered while its inputs stay the same (see :func:`inputs_fingerprint`)."""
+    key = (programme.id, inputs_fingerprint(programme))
+    found = _RANKED.get(key)
+    if found is not None:
+        _RANKED.move_to_end(key)
+        return found
+    found = _RANKED[key] = Remembered(*_compute_ranked(programme))
+    while len(_RANKED) > _RANKED_KEPT:
+        _RANKED.popitem(last=False)
+    return found
+
+
 def ranked(programme: Programme) -> tuple[list[Ranked], dict[int, list[SheetTotal]]]:
     """The ranking of the accepted applications (ids only) and their sheets, remembered while its inputs stay the
     same (see :func:`inputs_fingerprint`); callers must not change what it returns."""
-    key = (programme.id, inputs_fingerprint(programme))
-    if key in _RANKED:
-        _RANKED.move_to_end(key)
-        return _RANKED[key]
-    result = _compute_ranked(programme)
-    _RANKED[key] = result
-    while len(_RANKED) > _RANKED_KEPT:
-        _RANKED.popitem(last=False)
-    return result
+    found = remembered(programme)
+    return found.order, found.sheets
 
 
 def _compute_ranked(programme: Programme) -> tuple[list[Ranked], dict[int, list[SheetTotal]]]:
@@ -137,10 +176,29 @@ def application_labels(ids) -> dict[int, sa.Row]:
     ids = list(ids)
     if not ids:
         return {}
-    return {row.id: row for row in db.session.execute(
-        sa.select(Application.id, Application.reference, Township.name.label("township"),
-                  Community.name.label("community"))
-        .join(Application.township).join(Application.community).where(Application.id.in_(ids)))}
+    return {row.id: row for row in db.session.connection().execute(_labels_statement(), {"ids": ids})}
+
+
+def tie_labels(ids) -> dict[int, str]:
+    """{id: "reference community"} — how the tie form names an application — in one query."""
+    return {id_: f"{reference} {community}" for id_, reference, community in db.session.connection().execute(
+        _tie_labels_statement(), {"ids": list(ids)})}
+
+
+@cache
+def _tie_labels_statement() -> sa.Select:
+    return (sa.select(Application.id, Application.reference, Community.name)
+            .join(Community, Community.id == Application.community_id)
+            .where(Application.id.in_(sa.bindparam("ids", expanding=True))))
+
+
+@cache
+def _labels_statement() -> sa.Select:
+    return (sa.select(Application.id, Application.reference, Township.name.label("township"),
+                      Community.name.label("community"))
+            .join(Township, Township.id == Application.township_id)
+            .join(Community, Community.id == Application.community_id)
+            .where(Application.id.in_(sa.bindparam("ids", expanding=True))))
 
 
 def programme_ranking(programme: Programme) -> list[RankingRow]:

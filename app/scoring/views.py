@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from functools import cache
+
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_login import current_user
+from markupsafe import Markup, escape
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.accounts.models import Role, User
@@ -20,7 +23,7 @@ from app.scoring import operations
 from app.scoring import selection as selecting
 from app.scoring.models import Assignment, CriterionKind, Objection, SelectionStatus, SheetStatus
 from app.scoring.operations import ScoringError
-from app.scoring.ranking import application_labels, programme_ranking, ranked
+from app.scoring.ranking import application_labels, programme_ranking, remembered, tie_labels
 from app.scoring.selection import SelectionError
 from forms.applications import ConfirmForm
 from forms.base import ensure_blank_rows, filled_rows, options
@@ -349,15 +352,57 @@ def criteria(programme_id: int):
 def ranking(programme_id: int):
     """The whole ranking is computed (positions need every sheet); one page of it is shown, with the applications
     of that page and of the ties loaded: a fixed number of queries whatever the number of applications."""
-    programme = _programme(programme_id)
-    order, _sheets = ranked(programme)
-    page = paginate_list(order)
-    tied = [r.application_id for r in order if r.tied]
-    labels = application_labels([r.application_id for r in page.items] + tied)
-    tie_form = TieForm()
-    tie_form.application_id.choices = options([(i, f"{labels[i].reference} {labels[i].community}") for i in tied])
-    rows = [(r, labels[r.application_id]) for r in page.items]
-    return render_template("scoring/ranking.html", programme=programme, rows=rows, tie_form=tie_form, page=page)
+    programme = db.session.execute(_with_criteria(), {"id": programme_id}).unique().scalar_one_or_none()
+    if programme is None:
+        abort(404)
+    authorize(can_view_programme(current_user, programme))
+    ranking = remembered(programme)
+    page = paginate_list(ranking.order)
+    labels = application_labels([r.application_id for r in page.items])
+    return render_template("scoring/ranking.html", programme=programme, page=page, tie_form=TieForm(),
+                           rows=_ranking_rows(programme, page, ranking, labels),
+                           tie_options=_tie_options(ranking.tied))
+
+
+@cache
+def _with_criteria() -> sa.Select:
+    """A programme with its criteria (the ranking's rules): one query."""
+    return (sa.select(Programme).options(sa.orm.joinedload(Programme.criteria))
+            .where(Programme.id == sa.bindparam("id")))
+
+
+def _ranking_rows(programme: Programme, page, ranking, labels: dict) -> Markup:
+    """The rows of one page of the ranking, with the quota line where the quota is reached: written from pieces
+    escaped and translated once (a page has 50 rows of 8 cells)."""
+    badges = {"vetoed": ("danger", _("一票否决")), "tied": ("warning", _("并列，待决定")),
+              "decided": ("info", _("按决定排序")), "unscored": ("light", _("尚无评分"))}
+    badges = {key: f'<span class="badge text-bg-{colour}">{escape(text)}</span>' for key, (colour, text) in
+              badges.items()}
+    quota = programme.quota
+    html = []
+    for index, row in enumerate(page.items):
+        if index + page.first - 1 == quota:
+            html.append(f'<tr class="quota-line"><td colspan="8" class="text-center small text-danger">'
+                        f'{escape(_("—— 拟确定数量 %(q)d 个 ——", q=quota))}</td></tr>')
+        label = labels[row.application_id]
+        mean, tiebreak = ranking.texts(row)
+        badge = (badges["vetoed"] if row.vetoed else badges["tied"] if row.tied else badges["decided"]
+                 if row.decided else badges["unscored"] if row.mean is None else "")
+        html.append(f'<tr class="{"table-success" if row.position and row.position <= quota else ""}">'
+                    f"<td>{row.position or '—'}</td><td>{escape(label.reference)}</td>"
+                    f"<td>{escape(label.township)}</td><td>{escape(label.community)}</td>"
+                    f'<td class="text-end">{row.evaluators}</td><td class="text-end">{mean}</td>'
+                    f'<td class="text-end">{tiebreak}</td><td>{badge}</td></tr>')
+    if not html:
+        html.append(f'<tr><td colspan="8" class="text-muted">{escape(_("还没有已受理的申报。"))}</td></tr>')
+    return Markup("".join(html))
+
+
+def _tie_options(tied: list[int]) -> Markup:
+    """The options of the tie form's select, in ranking order: written here rather than by WTForms, as a
+    province's ranking can leave hundreds level (the form is never shown again with a choice made)."""
+    labels = tie_labels(tied)
+    return Markup("".join(f'<option value="{i}">{escape(labels[i])}</option>' for i in tied))
 
 
 @bp.route("/programmes/<int:programme_id>/ties", methods=["POST"])
