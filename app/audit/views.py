@@ -25,9 +25,10 @@ def _filters(form: AuditFilterForm) -> dict:
     return {name: form.data[name] for name in ("date_from", "date_to", "actor", "action", "object_type", "object_id")}
 
 
-# The search counts at most this many matching rows ("more than 10,000") and pages through no more: at province
-# scale (10 million rows) an exact count is a scan; the auditor narrows the filters instead (app/pagination.py).
-COUNT_LIMIT = 10_000
+# The search counts at most this many matching rows ("more than 2,000") and pages through no more (40 pages): at
+# province scale (10 million rows) an exact count is a scan, and even a capped count walks that many index entries on
+# every page view; the auditor narrows the filters (dates, actor, object) instead (app/pagination.py).
+COUNT_LIMIT = 2_000
 
 
 @bp.route("/")
