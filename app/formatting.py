@@ -80,13 +80,23 @@ def money(fen: int | None) -> str:
 
 # Dates and times are written with digit-only patterns ("yyyy-MM-dd HH:mm"), the same in every locale: strftime in
 # the user's time zone gives Babel's text at a fraction of its cost (a page lists a time per row).
+def datetime_writer() -> Callable[[datetime | None], str]:
+    """:func:`datetime_text` with the user's time zone looked up once, for code that writes a time per row."""
+    zone = get_timezone()
+
+    def write(value: datetime | None) -> str:
+        if not value:
+            return ""
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+    return write
+
+
 def datetime_text(value: datetime | None) -> str:
     """A moment as "2024-05-31 17:05" in the user's time zone (China time); a naive value is taken as UTC."""
-    if not value:
-        return ""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(get_timezone()).strftime("%Y-%m-%d %H:%M")
+    return datetime_writer()(value) if value else ""
 
 
 def date_text(value: date | datetime | None) -> str:
