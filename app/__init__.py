@@ -159,9 +159,11 @@ def register_template_helpers(app: Flask) -> None:
 
         @cache
         def unread_notifications() -> int:
-            # One COUNT per page, and only when the navigation is drawn for a logged-in user.
+            # Counted with the session on every page, or here once when this request changed notifications.
             if not current_user.is_authenticated:
                 return 0
+            if current_user.unread_notifications is not None:  # read with the session (app.accounts.operations)
+                return current_user.unread_notifications
             from app.tracking.notifications import unread_count
 
             return unread_count(current_user)

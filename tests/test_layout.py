@@ -95,3 +95,36 @@ def test_enum_titles_follow_the_locale(app):
             assert ReportStatus.SUBMITTED.title == chinese
     assert chinese != english
     assert english == english.encode("ascii", "ignore").decode()
+
+
+def test_the_unread_count_comes_with_the_session_and_is_recounted_after_a_change(app, client, make_user,
+                                                                                count_queries):
+    from flask_login import current_user, login_user
+
+    from app.accounts.models import User
+    from app.extensions import db
+    from app.tracking.notifications import mark_read, notify
+    from tests.conftest import login
+
+    user_id = make_user(Role.TOWNSHIP)
+    with app.app_context():
+        notify([user_id], "notice", "第一条")
+        notify([user_id], "notice", "第二条")
+        db.session.commit()
+        username = db.session.get(User, user_id).username
+    login(client, username)
+    client.get("/")
+    with count_queries() as counter:
+        page = client.get("/notifications/").get_data(as_text=True)
+    assert '<span class="badge text-bg-danger" id="unread-count">2</span>' in page
+    counts = [s for s in counter.statements if "count(notifications.id)" in s]
+    assert len(counts) == 1 and "user_sessions" in counts[0]  # counted with the session, not once more
+    with app.test_request_context("/"):
+        user = db.session.get(User, user_id)
+        user.unread_notifications = 2  # as the user loader sets it
+        login_user(user)
+        mark_read(current_user)
+        assert current_user.unread_notifications is None  # this page counts again
+        user.unread_notifications = 0
+        notify([user_id], "notice", "第三条")
+        assert current_user.unread_notifications is None

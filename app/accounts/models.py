@@ -86,8 +86,10 @@ class User(UserMixin, db.Model):
         sa.CheckConstraint("failed_logins >= 0", name="failed_logins_not_negative"),
     )
 
-    # Set by the user loader: the server-side session this request belongs to.
+    # Set by the user loader: the server-side session this request belongs to, and the number of unread
+    # notifications read with it (None once this request adds or reads notifications: app.tracking.notifications).
     current_session = None  # UserSession | None
+    unread_notifications = None  # int | None
 
     def __str__(self) -> str:
         return self.username

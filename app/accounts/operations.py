@@ -102,8 +102,14 @@ def session_expired(session_row: UserSession) -> bool:
 
 def load_session(key: str) -> tuple[User | None, bool]:
     """The user behind a session key, and whether the key named a session that has just timed out."""
-    session_row = db.session.scalar(sa.select(UserSession).where(UserSession.key_hash == UserSession.hash_key(key))
-                                    .options(sa.orm.joinedload(UserSession.user)))  # one query on every page
+    from app.tracking.models import Notification
+
+    # One query on every page: the session, its user, and the user's unread notifications for the navigation bar.
+    unread = (sa.select(sa.func.count(Notification.id))
+              .where(Notification.user_id == UserSession.user_id, Notification.read_at.is_(None)).scalar_subquery())
+    found = db.session.execute(sa.select(UserSession, unread).where(UserSession.key_hash == UserSession.hash_key(key))
+                               .options(sa.orm.joinedload(UserSession.user))).first()
+    session_row = found[0] if found is not None else None
     if session_row is None:
         return None, False
     if session_row.ended_at is not None:
@@ -117,6 +123,7 @@ def load_session(key: str) -> tuple[User | None, bool]:
     session_row.key = key
     user = session_row.user
     user.current_session = session_row
+    user.unread_notifications = found[1]
     return user, False
 
 

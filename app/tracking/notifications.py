@@ -10,7 +10,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import sqlalchemy as sa
+from flask import has_request_context
 from flask_babel import gettext as _
+from flask_login import current_user
 
 from app import mail
 from app.accounts.models import Role, User
@@ -31,6 +33,7 @@ def notify(user_ids: list[int], kind: str, title: str, body: str = "", link: str
     """Add a notification for each user that does not have this one yet; returns how many were added."""
     if not user_ids:
         return 0
+    _forget_unread()
     have = set()
     if dedupe_key:
         have = set(db.session.scalars(sa.select(Notification.user_id).where(
@@ -64,7 +67,15 @@ def unread_count(user) -> int:
         Notification.user_id == user.id, Notification.read_at.is_(None)))
 
 
+def _forget_unread() -> None:
+    """The navigation's count read with the session is out of date once this request adds or reads
+    notifications: the page counts again."""
+    if has_request_context() and current_user and current_user.is_authenticated:
+        current_user.unread_notifications = None
+
+
 def mark_read(user, notification_id: int | None = None) -> None:
+    _forget_unread()
     query = sa.update(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))
     if notification_id is not None:
         query = query.where(Notification.id == notification_id)
