@@ -66,14 +66,14 @@ def home():
 
 
 def _programme_summary(counts: bool = True) -> dict:
-    """The programmes still running, with the user's applications counted by status (three queries; two without
+    """The programmes still running, with the user's applications counted by status (two queries; one without
     ``counts``)."""
     programmes = db.session.scalars(
         sa.select(Programme)
         .where(programme_filter(current_user), Programme.status != ProgrammeStatus.CLOSED)
-        .options(sa.orm.selectinload(Programme.milestones))
+        .options(sa.orm.joinedload(Programme.milestones))  # one query with the milestones (a handful each)
         .order_by(Programme.year.desc(), Programme.id.desc())
-    ).all()
+    ).unique().all()
     summary = {"programmes": programmes, "statuses": ApplicationStatus}
     if counts:
         shown = sa.and_(application_filter(current_user), Application.programme_id.in_([p.id for p in programmes]))
