@@ -8,6 +8,7 @@ bound parameters, and run on the session's connection.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 
 import sqlalchemy as sa
@@ -33,13 +34,64 @@ _SCOPED_MAX = 2048
 
 def scoped_statement(build: Callable[[sa.ColumnElement], sa.Select], site_filter: sa.ColumnElement) -> sa.Select:
     """``build(site_filter)``, made on the first use of that filter."""
-    cache_key = site_filter._generate_cache_key()  # its structure (SQLAlchemy's own cache key) and its values
-    if cache_key is None:
+    filtered = filter_key(site_filter)  # its structure (SQLAlchemy's own cache key) and its values
+    if filtered is None:
         return build(site_filter)  # a filter SQLAlchemy cannot cache either
-    key = (build, cache_key.key, tuple(param.effective_value for param in cache_key.bindparams))
+    key = (build, *filtered)
     statement = _SCOPED.get(key)
     if statement is None:
         if len(_SCOPED) >= _SCOPED_MAX:
             _SCOPED.clear()
         statement = _SCOPED[key] = build(site_filter)
     return statement
+
+
+# --- results remembered under a fingerprint ------------------------------------------------------------------
+
+
+@sa.event.listens_for(sa.orm.Session, "after_flush")
+def _mark_written(session, _flush_context) -> None:
+    session.info["wrote"] = True
+
+
+@sa.event.listens_for(sa.orm.Session, "after_commit")
+@sa.event.listens_for(sa.orm.Session, "after_rollback")
+def _clear_written(session) -> None:
+    session.info.pop("wrote", None)
+
+
+class Remembered:
+    """Results kept per process under a key that holds a fingerprint of their inputs, read from the database just
+    before the inputs are, so that a change made by any worker changes the key (a result can be newer than its key,
+    never older). A session that has flushed writes of its own neither reads nor fills it: its rows are not
+    committed, and a rolled-back row's id can be used again."""
+
+    def __init__(self, kept: int = 64):
+        self._results: OrderedDict = OrderedDict()
+        self._kept = kept
+        REMEMBERED.append(self)
+
+    def get(self, key, compute: Callable[[], object]):
+        if db.session.info.get("wrote"):
+            return compute()
+        if key in self._results:
+            self._results.move_to_end(key)
+            return self._results[key]
+        result = self._results[key] = compute()
+        while len(self._results) > self._kept:
+            self._results.popitem(last=False)
+        return result
+
+    def clear(self) -> None:
+        self._results.clear()
+
+
+REMEMBERED: list[Remembered] = []
+
+
+def filter_key(site_filter: sa.ColumnElement) -> tuple | None:
+    """A site filter's structure and values, as :func:`scoped_statement` keys it (None: cannot be keyed)."""
+    cache_key = site_filter._generate_cache_key()
+    if cache_key is None:
+        return None
+    return cache_key.key, tuple(param.effective_value for param in cache_key.bindparams)

@@ -80,9 +80,12 @@ def _fresh_memos():
     carry over."""
     from app.main.dashboards import forget_bureau_sums
     from app.scoring.ranking import forget_rankings
+    from app.statements import REMEMBERED
 
     forget_rankings()
     forget_bureau_sums()
+    for remembered in REMEMBERED:  # the reconciliation's totals by township
+        remembered.clear()
 
 
 @pytest.fixture(autouse=True)
