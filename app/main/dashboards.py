@@ -21,6 +21,7 @@ from app.funding.models import Allocation, Disbursement, Site, SpendingLine
 from app.places.models import Community, Township
 from app.programmes.models import DeadlineExtension, FundingSource, Programme, ProgrammeStatus
 from app.scoring.models import Assignment, SheetStatus
+from app.statements import select_rows
 from app.tracking.models import (
     ArchiveItem,
     MilestoneStatus,
@@ -101,11 +102,6 @@ _SUMS_KEPT = 8
 def forget_bureau_sums() -> None:
     """Drop the remembered sums (tests that reuse ids with other data; after restoring a backup)."""
     _SUMS.clear()
-
-
-def _rows(statement, **parameters) -> list[sa.Row]:
-    """A select of columns run on the session's connection: no ORM work for rows that are not entities."""
-    return db.session.connection().execute(statement, parameters).all()
 
 
 @cache
@@ -189,7 +185,7 @@ def bureau(programmes: list[Programme] | None = None) -> dict:
     ids = [p.id for p in programmes]
     bounds = _report_bounds(programmes, today)
     # Read before the sums: a change made meanwhile leaves sums newer than their key, never older.
-    state = tuple(_rows(_state_statement(), running=ids)[0])
+    state = tuple(select_rows(_state_statement(), running=ids)[0])
     key = (tuple(ids), tuple(sorted(bounds.items())), HOME_ROWS, state)
     sums = _SUMS.get(key)
     if sums is None:
@@ -198,10 +194,10 @@ def bureau(programmes: list[Programme] | None = None) -> dict:
             _SUMS.popitem(last=False)
     else:
         _SUMS.move_to_end(key)
-    scoring = {pid: (done, total) for pid, done, total in _rows(_scoring_statement(), running=ids)}
+    scoring = {pid: (done, total) for pid, done, total in select_rows(_scoring_statement(), running=ids)}
     shown = {township for township, _counts in sums.submissions} | {township for township, _n in sums.overdue}
-    names = dict(_rows(_names_statement(), ids=sorted(shown)))
-    findings = _rows(_findings_statement(), rows=HOME_ROWS)
+    names = dict(select_rows(_names_statement(), ids=sorted(shown)))
+    findings = select_rows(_findings_statement(), rows=HOME_ROWS)
     columns = [status for status in ApplicationStatus if status != ApplicationStatus.WITHDRAWN]
     return {
         "timeline": timeline(programmes, today), "programmes": programmes, "status_counts": sums.status_counts,

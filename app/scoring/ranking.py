@@ -15,6 +15,7 @@ from app.places.models import Community, Township
 from app.programmes.models import Programme
 from app.scoring.aggregate import Ranked, SheetTotal, display, heaviest_group, rank
 from app.scoring.models import Assignment, Score, SheetStatus, TieDecision
+from app.statements import select_rows
 
 
 @dataclass
@@ -121,7 +122,7 @@ def inputs_fingerprint(programme: Programme) -> tuple:
     sheet), the evaluators' groups, the accepted applications and the tie decisions; and the programme's rules.
     Two states with the same fingerprint rank the same, so a ranking computed once serves until any input changes
     (about 150 ms of work at province scale, where a programme has some 1,900 applications and 9,500 sheets)."""
-    state = tuple(db.session.connection().execute(_fingerprint_statement(), {"programme": programme.id}).one())
+    state = tuple(select_rows(_fingerprint_statement(), programme=programme.id)[0])
     rules = (tuple(weights_of(programme).items()), programme.use_trimmed_mean,
              tuple((c.id, c.group_name, c.max_points, c.kind.value) for c in programme.criteria))
     return state + rules
@@ -176,13 +177,13 @@ def application_labels(ids) -> dict[int, sa.Row]:
     ids = list(ids)
     if not ids:
         return {}
-    return {row.id: row for row in db.session.connection().execute(_labels_statement(), {"ids": ids})}
+    return {row.id: row for row in select_rows(_labels_statement(), ids=ids)}
 
 
 def tie_labels(ids) -> dict[int, str]:
     """{id: "reference community"} — how the tie form names an application — in one query."""
-    return {id_: f"{reference} {community}" for id_, reference, community in db.session.connection().execute(
-        _tie_labels_statement(), {"ids": list(ids)})}
+    return {id_: f"{reference} {community}" for id_, reference, community in select_rows(
+        _tie_labels_statement(), ids=list(ids))}
 
 
 @cache
