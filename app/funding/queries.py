@@ -318,10 +318,6 @@ def _township_sums(programme: Programme, site_filter) -> dict[int, dict[int, tup
     return _TOWNSHIP_SUMS.get((programme.id, filtered, fingerprint), compute)
 
 
-def forget_township_sums() -> None:
-    _TOWNSHIP_SUMS.clear()
-
-
 def page_sums(programme: Programme, site_ids: list[int], township_ids: list[int],
               site_filter=sa.true()) -> PageSums:
     """The sums of the three ledgers for one page of sites (``site_ids``, in ``township_ids``) and the totals over
