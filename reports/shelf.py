@@ -28,7 +28,7 @@ from app.applications.queries import filtered_applications
 from app.database import CHINA
 from app.extensions import db
 from app.funding.models import Site, SpendingLine
-from app.funding.queries import SiteLine, reconciliation
+from app.funding.queries import reconciliation
 from app.permissions import (
     Permission,
     application_filter,
@@ -213,29 +213,56 @@ def _reconciliation(filters: Filters, user) -> list[Sheet]:
     return reconciliation_report.sheets(reconciliation(programme, _site_scope(filters, user)))
 
 
+class _LinesBySite:
+    """A programme's spending lines in ONE streamed query, in the order of the sheets (township, rank, site; then
+    date), handed out one site at a time: the site spending report's sheets take their rows as the writer reaches
+    them, so a whole province's programme is never in memory at once. Sites must be asked for in that order."""
+
+    def __init__(self, statement: sa.Select, site_ids: list[int]):
+        self._statement = statement
+        self._position = {site_id: at for at, site_id in enumerate(site_ids)}
+        self._lines = None
+        self._head = None
+        self._last = -1
+
+    def _advance(self) -> None:
+        self._head = next(self._lines, None)
+
+    def take(self, site_id: int) -> list:
+        at = self._position[site_id]
+        if at < self._last:
+            raise RuntimeError("the sites' lines are read in the order of the sheets")
+        self._last = at
+        if self._lines is None:
+            self._lines = iter(db.session.execute(self._statement.execution_options(yield_per=2000)))
+            self._advance()
+        while self._head is not None and self._position.get(self._head.site_id, -1) < at:
+            self._advance()
+        taken = []
+        while self._head is not None and self._head.site_id == site_id:
+            taken.append(self._head)
+            self._advance()
+        return taken
+
+
 def _site_spending(filters: Filters, user) -> list[Sheet]:
     """One sheet per site: each is that site's 项目资金使用明细表 exactly as its own page exports it."""
     programme = _programme(REPORTS["site-spending"], filters, user)
-    rec = reconciliation(programme, _site_scope(filters, user))
+    scope = _site_scope(filters, user)
+    rec = reconciliation(programme, scope)
     names = {source.id: source.name for source in rec.sources}
-    ids = [line.site.id for line in rec.sites]
-    by_site: dict[int, list[SpendingLine]] = {site_id: [] for site_id in ids}
-    if ids:
-        for line in db.session.scalars(
-            sa.select(SpendingLine).where(SpendingLine.site_id.in_(ids))
-            .options(sa.orm.joinedload(SpendingLine.receipt), sa.orm.joinedload(SpendingLine.source))
-        ):
-            by_site[line.site_id].append(line)
+    lines = _LinesBySite(
+        site_spending.line_statement().join(Township, Township.id == Site.township_id)
+        .where(Site.programme_id == programme.id, scope)
+        .order_by(Township.sort_order, Township.id, Site.rank, Site.id, SpendingLine.entry_date, SpendingLine.id),
+        [line.site.id for line in rec.sites])
+
+    def rows(site_id: int):
+        yield from site_spending.rows(lines.take(site_id))
+
     result, taken = [], set()
     for line in rec.sites:
-        # site_spending looks up the names of a site's sources itself (a query per site); given a line without
-        # sources it makes none, and its money notes are completed here from the names already known.
-        bare = SiteLine(site=line.site, total=line.total)
-        sheet = site_spending.sheet(line.site, by_site[line.site.id], bare)
-        short = site_spending.money_notes(bare, {})
-        at = sheet.notes.index(short[0]) if short and short[0] in sheet.notes else None
-        if at is not None:
-            sheet.notes[at:at + len(short)] = site_spending.money_notes(line, names)
+        sheet = site_spending.sheet(line.site, rows(line.site.id), line, names)
         sheet.name = reconciliation_report._sheet_name(f"{line.site.township.name}{line.site.community.name}", taken)
         result.append(sheet)
     return result
@@ -322,16 +349,51 @@ def may_open(report: Report, user) -> bool:
 
 
 def build(report: Report, filters: Filters, user) -> list[Sheet]:
-    """The report's sheets for ``user`` under ``filters``, rows made into lists; empty when out of scope."""
+    """The report's sheets for ``user`` under ``filters``; empty when out of scope. A sheet's rows may be a
+    generator (the long ones stream from the database): read each sheet's rows once, in the order of the sheets."""
     if not may_open(report, user):
         return []
     try:
-        sheets = report.build(filters, user)
+        return report.build(filters, user)
     except OutOfScope:
         return []
-    for sheet in sheets:
-        sheet.rows = list(sheet.rows)
-    return sheets
+
+
+SHOWN_ROWS = 500  # rows of one sheet on the page; the workbook has them all
+SHOWN_SHEETS = 40  # sheets on the page (the site spending report has one per site)
+
+
+@dataclass
+class ShownSheet:
+    """A sheet as the page shows it: its first rows, how many it has, and its 合计 over all of them."""
+
+    sheet: Sheet
+    rows: list[dict]
+    count: int
+    totals: dict[str, int | Decimal] | None
+    closing: dict | None = None  # the last row, when the rows are cut and it is the sheet's own 合计 (a subtotal)
+
+    @property
+    def cut(self) -> bool:
+        return self.count > len(self.rows)
+
+
+def show(sheets: list[Sheet]) -> list[ShownSheet]:
+    """The first :data:`SHOWN_SHEETS` sheets, each read once: its first :data:`SHOWN_ROWS` rows kept, all of them
+    counted and summed, so the page of a province's report stays small and its totals are those of the workbook."""
+    shown, rows = [], SHOWN_ROWS
+    for sheet in sheets[:SHOWN_SHEETS]:
+        kept, count, last = [], 0, None
+        sums = _TotalsRow(sheet)
+        for row in sheet.rows:
+            if count < rows:
+                kept.append(row)
+            count += 1
+            sums.add(row)
+            last = row
+        closing = last if count > rows and last.get(SUBTOTAL) else None
+        shown.append(ShownSheet(sheet, kept, count, sums.values, closing))
+    return shown
 
 
 def with_default_programme(report: Report, filters: Filters, user) -> Filters:
@@ -350,19 +412,21 @@ def placeholder(report: Report) -> Sheet:
 # --- showing what the workbook shows ----------------------------------------------------------------------------
 
 
-def totals(sheet: Sheet) -> dict[str, int | Decimal] | None:
-    """The 合计 row as the writer makes it: the sum of each total column over the rows that are not subtotals."""
-    if not any(column.total for column in sheet.columns):
-        return None
-    result: dict[str, int | Decimal] = {column.key: 0 for column in sheet.columns if column.total}
-    for row in sheet.rows:
-        if row.get(SUBTOTAL):
-            continue
-        for key in result:
+class _TotalsRow:
+    """The 合计 row as the writer makes it: the sum of each total column over the rows that are not subtotals
+    (``values`` is None for a sheet without total columns)."""
+
+    def __init__(self, sheet: Sheet):
+        keys = [column.key for column in sheet.columns if column.total]
+        self.values: dict[str, int | Decimal] | None = {key: 0 for key in keys} if keys else None
+
+    def add(self, row: dict) -> None:
+        if self.values is None or row.get(SUBTOTAL):
+            return
+        for key in self.values:
             value = row.get(key)
             if isinstance(value, int | Decimal) and not isinstance(value, bool):
-                result[key] += value
-    return result
+                self.values[key] += value
 
 
 def _decimal_text(value, places: int, keep: int) -> str:

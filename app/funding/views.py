@@ -404,10 +404,8 @@ def spending_export(site_id: int):
     from reports import site_spending
 
     site = _site(site_id)
-    lines = db.session.scalars(sa.select(SpendingLine).where(SpendingLine.site_id == site.id)
-                               .options(sa.orm.joinedload(SpendingLine.receipt), sa.orm.joinedload(SpendingLine.source))
-                               .order_by(SpendingLine.entry_date, SpendingLine.id)).all()
-    data = write_workbook([site_spending.sheet(site, lines)], subtitle=_subtitle())
+    rows = site_spending.rows(site_spending.site_lines(site.id))
+    data = write_workbook([site_spending.sheet(site, rows)], subtitle=_subtitle())
     return attachment(data, f"项目资金使用明细表_{site.community.name}.xlsx")
 
 

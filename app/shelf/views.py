@@ -97,15 +97,17 @@ def index():
 def report(key: str):
     report = _report(key)
     form, filters = _filters(report)
-    sheets = shelf.build(report, filters, current_user) if filters is not None else None
+    built = shelf.build(report, filters, current_user) if filters is not None else None
+    sheets = shelf.show(built) if built is not None else None
+    left_out = len(built) - len(sheets) if built is not None else 0
     export_url = None
     if filters is not None:
         export_url = url_for("shelf.export", key=report.key)
         args = _query_string(filters, report)
         if args:
             export_url += "?" + urlencode(args)
-    return render_template("shelf/report.html", report=report, form=form, sheets=sheets, export_url=export_url,
-                           shelf=shelf)
+    return render_template("shelf/report.html", report=report, form=form, sheets=sheets, left_out=left_out,
+                           export_url=export_url, shelf=shelf)
 
 
 @bp.route("/<key>.xlsx")

@@ -16,7 +16,7 @@ from app.applications.models import Application, ApplicationStatus
 from app.extensions import db
 from app.files.storage import save_upload
 from app.funding import operations
-from app.funding.models import Allocation, Site, SpendingLine
+from app.funding.models import Allocation, Site
 from app.funding.queries import reconciliation
 from app.programmes.models import FundingSource, FundingTier, FundingTierAmount, Programme, ProgrammeStatus
 from app.programmes.templates import JINJIANG, QUANZHOU, funding_source
@@ -258,16 +258,14 @@ def test_detail_lines_are_one_query_over_the_three_ledgers(app, ctx, ledger, cou
 # --- one site's spending sheet -----------------------------------------------------------------------------
 
 
-def _spending_lines(site_id: int) -> list[SpendingLine]:
-    return db.session.scalars(sa.select(SpendingLine).where(SpendingLine.site_id == site_id)
-                              .options(sa.orm.joinedload(SpendingLine.receipt), sa.orm.joinedload(SpendingLine.source))
-                              .order_by(SpendingLine.entry_date, SpendingLine.id)).all()
+def _spending_rows(site_id: int):
+    return site_spending.rows(site_spending.site_lines(site_id))
 
 
 @pytest.mark.parametrize("which", [0, 1, 2])
 def test_site_spending_sheet_equals_the_database(app, ctx, ledger, which):
     site = db.session.get(Site, ledger.sites[which])
-    data = write_workbook([site_spending.sheet(site, _spending_lines(site.id))])
+    data = write_workbook([site_spending.sheet(site, _spending_rows(site.id))])
     ws, above, records = _read(data, "资金使用明细", "序号")
     assert above[0] == f"{site.community.name}项目资金使用明细表"
     count, total = db.session.execute(sa.text(
@@ -291,7 +289,7 @@ def test_site_spending_sheet_equals_the_database(app, ctx, ledger, which):
 
 def test_site_spending_sheet_shows_reversals_and_receipts(app, ctx, ledger):
     site = db.session.get(Site, ledger.sites[0])
-    data = write_workbook([site_spending.sheet(site, _spending_lines(site.id))])
+    data = write_workbook([site_spending.sheet(site, _spending_rows(site.id))])
     _ws, _above, records = _read(data, "资金使用明细", "序号")
     lines = [r for r in records if isinstance(r["序号"], int)]
     reversal = next(r for r in lines if _fen(r["金额（元）"]) < 0)
@@ -311,7 +309,7 @@ def _yuan(fen: int) -> str:
 def test_fund_notice_fits_one_page_and_equals_the_database(app, ctx, ledger):
     site = db.session.get(Site, ledger.sites[0])
     rec = reconciliation(site.programme, Site.id == site.id)
-    data = write_workbook([fund_notice.sheet(site, rec.sites[0], _spending_lines(site.id))])
+    data = write_workbook([fund_notice.sheet(site, rec.sites[0], site_spending.site_lines(site.id))])
     ws, above, records = _read(data, "资金使用公示", "类别")
     # One page wide and one page tall (1 is the file format's default, so it may be left out of the file).
     assert ws.sheet_properties.pageSetUpPr.fitToPage

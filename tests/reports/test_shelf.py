@@ -585,9 +585,10 @@ def test_a_township_sees_only_its_own_rows(app, client, login_as, world):
             for programme in (None, world.funded, world.scored):
                 sheets = shelf.build(shelf.REPORTS[key], shelf.Filters(programme_id=programme,
                                                                        township_id=world.cizao), user)
-                assert all(not sheet.rows for sheet in sheets), key
+                assert all(not list(sheet.rows) for sheet in sheets), key
         own = shelf.build(shelf.REPORTS["ledger"], shelf.Filters(township_id=world.anhai), user)
-        assert own[0].rows and {row["township"] for row in own[0].rows} == {"安海镇"}
+        own_rows = list(own[0].rows)
+        assert own_rows and {row["township"] for row in own_rows} == {"安海镇"}
 
 
 def test_a_community_sees_only_its_own_community(app, client, login_as, world):
@@ -691,3 +692,65 @@ def test_query_counts_do_not_grow_with_the_rows(app, client, login_as, count_que
     assert after == before
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count(Site.id)).where(Site.programme_id == world.funded)) == 5
+
+
+# --- long reports: the page shows the first rows, the workbook streams them all ----------------------------------
+
+
+def test_a_long_sheet_is_cut_on_the_page_with_the_workbooks_totals(client, login_as, world, monkeypatch):
+    login_as("bureau")
+    monkeypatch.setattr(shelf, "SHOWN_ROWS", 2)
+    monkeypatch.setattr(shelf, "SHOWN_SHEETS", 1)
+    text = client.get("/reports/reconciliation").get_data(as_text=True)
+    book = read_book(_download(client, "reconciliation"))
+    assert len(book) > 1
+    summary = text.split('data-sheet="汇总"', 1)[1].split("</section>", 1)[0]
+    # The header, the two rows kept, the note, and the programme's 合计 (the sheet's last row, a subtotal).
+    assert summary.count("<tr") == 5
+    assert f"页面只显示前 2 行，共 {len(book['汇总'].rows) + 1} 行" in summary
+    closing = re.findall(r"<td[^>]*>([^<]*)</td>", summary.split('data-closing="1"', 1)[1])
+    assert closing[0] == "合计" and f"¥{book['汇总'].total['下达']:,.2f}" in closing
+    assert f"另有 {len(book) - 1} 张表未在页面显示" in text
+    assert 'data-sheet="明细"' not in text
+    # A sheet with a 合计 row of its own (the writer's): the total of every line, not of the two shown.
+    text = client.get("/reports/site-spending").get_data(as_text=True)
+    book = read_book(_download(client, "site-spending"))
+    first = next(iter(book.values()))
+    assert len(first.rows) > 2 and "页面只显示前 2 行" in text
+    assert _page_totals(text)[next(iter(book))]["金额（元）"] == f"¥{first.total['金额（元）']:,.2f}"
+
+
+def test_a_short_sheet_is_shown_whole(client, login_as, world):
+    login_as("bureau")
+    text = client.get("/reports/site-spending").get_data(as_text=True)
+    assert "页面只显示前" not in text and 'id="left-out"' not in text
+
+
+def test_the_site_sheets_take_their_lines_in_order_from_one_query(app, world, count_queries, make_user):
+    bureau_id = make_user("bureau")
+    with app.app_context():
+        add_rows(world, 2)
+        bureau = db.session.get(User, bureau_id)
+        build = lambda: shelf.build(shelf.REPORTS["site-spending"], shelf.Filters(programme_id=world.funded),  # noqa: E731
+                                    bureau)
+        sheets = build()
+        with count_queries() as counter:
+            lines = [[row["amount"] for row in sheet.rows] for sheet in sheets]
+        assert counter.count == 1
+        expected = [[amount for (amount,) in _sql(sa.select(SpendingLine.amount_fen).where(
+            SpendingLine.site_id == site_id).order_by(SpendingLine.entry_date, SpendingLine.id))]
+            for site_id in _sql_site_order(world.funded)]
+        assert lines == expected and sum(map(len, lines)) >= 8
+        # Rows read out of the sheets' order would be wrong: they refuse instead.
+        later, earlier = build()[-1], build()[0]
+        sheets = build()
+        list(sheets[-1].rows)
+        with pytest.raises(RuntimeError):
+            list(sheets[0].rows)
+        assert later.title != earlier.title
+
+
+def _sql_site_order(programme_id: int) -> list[int]:
+    return [site_id for (site_id,) in _sql(
+        sa.select(Site.id).join(Township, Township.id == Site.township_id).where(Site.programme_id == programme_id)
+        .order_by(Township.sort_order, Township.id, Site.rank, Site.id))]
