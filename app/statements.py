@@ -8,6 +8,7 @@ bound parameters, and run on the session's connection.
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -87,6 +88,23 @@ class Remembered:
 
 
 REMEMBERED: list[Remembered] = []
+
+
+@functools.cache
+def _changes_mark_statement() -> sa.Select:
+    audit = sa.table("audit_log", sa.column("id", sa.Integer))
+    return sa.select(sa.func.max(audit.c.id))
+
+
+def changes_mark() -> int | None:
+    """A fingerprint of ALL domain data: the audit log's largest id. Every change of a model marked ``__audited__``
+    (insert, update, soft delete) writes its audit row in the same flush (app/audit/operations.py), and the app
+    changes domain rows through the ORM only, so a committed change always comes with a larger id. Read from the
+    primary key whatever the size of the log. Coarse: any change anywhere (a login too) makes the next reader
+    compute again; it suits totals that are read far more often than anything changes, and whose own inputs (rows
+    updated in place) have no cheaper fingerprint. (The audit purge deletes only rows older than the retention
+    period, never the newest.)"""
+    return db.session.connection().execute(_changes_mark_statement()).scalar()
 
 
 def filter_key(site_filter: sa.ColumnElement) -> tuple | None:

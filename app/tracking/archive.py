@@ -26,7 +26,7 @@ from app.extensions import db
 from app.files.storage import StoredFileCorrupt, UploadRejected, read_stored, save_upload, soft_delete
 from app.funding.models import Site
 from app.places.models import Community, Township
-from app.statements import scoped_statement, select_rows
+from app.statements import Remembered, changes_mark, filter_key, scoped_statement, select_rows
 from app.tracking.models import ArchiveItem, ArchiveKind
 
 KINDS = list(ArchiveKind)
@@ -182,13 +182,26 @@ def _completeness_statement(site_filter) -> sa.Select:
                         .select_from(full))
 
 
+# A programme's completeness per viewer's site filter, remembered until any data changes (archive items are
+# soft-deleted in place, so their own ids are no fingerprint): at province scale it reads some 15,000 items of
+# 1,600 sites (11 ms), and the checklist shows it on every view.
+_COMPLETENESS = Remembered()
+
+
 def programme_completeness(programme, site_filter=sa.true()) -> tuple[dict[ArchiveKind, int], int]:
     """Over every site of the programme the filter lets through: ({kind: sites with at least one item of it},
     the number of sites with all eight kinds), in one statement whatever the number of sites."""
-    counts = {kind: number for kind, number in select_rows(scoped_statement(_completeness_statement, site_filter),
-                                                             programme_id=programme.id)}
-    complete = counts.pop(None, 0)
-    return {kind: counts.get(kind, 0) for kind in KINDS}, complete
+
+    def compute() -> tuple[dict[ArchiveKind, int], int]:
+        counts = {kind: number for kind, number in select_rows(
+            scoped_statement(_completeness_statement, site_filter), programme_id=programme.id)}
+        complete = counts.pop(None, 0)
+        return {kind: counts.get(kind, 0) for kind in KINDS}, complete
+
+    filtered = filter_key(site_filter)
+    if filtered is None:
+        return compute()
+    return _COMPLETENESS.get((programme.id, filtered, changes_mark()), compute)
 
 
 def _checklist_statement(site_filter) -> sa.Select:

@@ -20,7 +20,7 @@ from app.extensions import db
 from app.funding.models import Site, SpendingLine
 from app.places.models import Community, Township
 from app.programmes.models import Milestone, MilestoneKind, Programme, ProgrammeStatus
-from app.statements import scoped_statement, select_rows
+from app.statements import Remembered, changes_mark, filter_key, scoped_statement, select_rows
 from app.tracking.models import (
     MilestoneEvent,
     MilestoneStatus,
@@ -703,17 +703,30 @@ def programme_progress(programme: ProgrammeLike, site_filter=sa.true(), today: d
     today = today or china_today()
     last = last_report_month(programme)
     bound = min(last, last_overdue_month(today))
-    rows = select_rows(scoped_statement(_progress_statement, site_filter), programme_id=programme.id,
-                       bound_month=month_number(bound), bound=bound)
-    if not rows:
-        return ProgrammeProgress([], [], 0, [], 0)
-    overdue = [(name, int(count), sites) for _id, name, count, sites, _first in rows if count > 0]
-    return ProgrammeProgress(
-        months=months_between(first_report_month(min(row.first for row in rows)), last),
-        overdue=overdue[:limit], overdue_townships=len(overdue),
-        with_sites=sorted(((row.id, row.name) for row in rows), key=lambda pair: pair[1]),
-        sites=sum(row.sites for row in rows),
-    )
+
+    def compute() -> ProgrammeProgress:
+        rows = select_rows(scoped_statement(_progress_statement, site_filter), programme_id=programme.id,
+                           bound_month=month_number(bound), bound=bound)
+        if not rows:
+            return ProgrammeProgress([], [], 0, [], 0)
+        overdue = [(name, int(count), sites) for _id, name, count, sites, _first in rows if count > 0]
+        return ProgrammeProgress(
+            months=months_between(first_report_month(min(row.first for row in rows)), last),
+            overdue=overdue[:limit], overdue_townships=len(overdue),
+            with_sites=sorted(((row.id, row.name) for row in rows), key=lambda pair: pair[1]),
+            sites=sum(row.sites for row in rows),
+        )
+
+    filtered = filter_key(site_filter)
+    if filtered is None:
+        return compute()
+    return _PROGRESS.get((programme.id, filtered, bound, last, limit, changes_mark()), compute)
+
+
+# A programme's progress per viewer's site filter, remembered until any data changes (a report changes status in
+# place, so the reports' own ids are no fingerprint): at province scale it counts the reports of 1,600 sites in
+# some 800 townships (8 ms), and the grid shows it on every view.
+_PROGRESS = Remembered()
 
 
 def township_progress(programme: Programme, site_filter=sa.true(), today: date | None = None, *,

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import functools
+
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -35,7 +37,6 @@ from app.tracking.models import (
     SpotCheck,
 )
 from app.tracking.progress import ProgressError
-from forms.base import options
 from forms.progress import CloseForm, MilestoneForm, NoticeForm, ReportForm, ReviewForm, SpotCheckForm
 
 bp = Blueprint("progress", __name__, url_prefix="/progress")
@@ -150,6 +151,14 @@ def _township_items(items, milestones, titles: dict, today) -> list[tuple]:
     return [entry for _key, entry in sorted(entries, key=lambda pair: pair[0])]
 
 
+@functools.lru_cache(maxsize=64)
+def _township_options(townships: tuple[tuple[int, str], ...]) -> Markup:
+    """The notice form's <option>s of the townships with sites, written once per list: a province's programme has
+    some 800 townships, more than the rest of the page to write."""
+    return Markup("").join(Markup('<option value="{}">{}</option>').format(township_id, name)
+                           for township_id, name in townships)
+
+
 @bp.route("/programmes/<int:programme_id>")
 @requires(Permission.TRACKING_VIEW)
 def programme(programme_id: int):
@@ -177,7 +186,6 @@ def programme(programme_id: int):
     titles = {status.value: status.title for status in MilestoneStatus}
     milestones = [m for m in programme.milestones if m.kind in progress.SITE_KINDS]
     notice_form = NoticeForm()
-    notice_form.township_id.choices = options(summary.with_sites)
     return render_template(
         "progress/programme.html", programme=programme, milestones=milestones, page=page,
         milestone_rows=_milestone_rows(
@@ -189,6 +197,7 @@ def programme(programme_id: int):
         township_items=_township_items(items, programme.milestones, titles, today),
         overdue=summary.overdue, overdue_more=summary.overdue_townships - len(summary.overdue),
         notices=progress.notices_of(programme, township_scope(current_user)), notice_form=notice_form,
+        township_options=_township_options(tuple(summary.with_sites)),
     )
 
 
