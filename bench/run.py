@@ -3,6 +3,8 @@
     python -m bench.run --database sqlite --workers 2 [--scale city] [--duration 10] [--connections 16]
     python -m bench.run --database postgresql --workers 4
     python -m bench.run --database sqlite --reuse /path/to/filled.db --scale province
+    python -m bench.run --database postgresql --reuse postgresql+psycopg://postgres@127.0.0.1:PORT/bench --scale \
+        province
 
 One run: a fresh database (a SQLite file, or a throwaway PostgreSQL 15 cluster started like the tests' one) filled by
 ``flask bench-data``; the SQL statements each key page and export runs, counted in-process; gunicorn with the floor
@@ -278,7 +280,9 @@ def run(args) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="sfd-bench-"))
     postgres = None
     try:
-        if args.database == "postgresql":
+        if args.reuse and "://" in args.reuse:
+            database_url = args.reuse  # a PostgreSQL database already filled (bench/README: province scale)
+        elif args.database == "postgresql":
             sys.path.insert(0, str(ROOT))
             from tests.pgserver import PostgresServer
 
@@ -308,7 +312,10 @@ def run(args) -> dict:
             import psycopg
 
             # Fresh statistics, as autovacuum would have them on a database in service.
-            with psycopg.connect(host="127.0.0.1", port=postgres.port, user=postgres.user, dbname="bench",
+            from sqlalchemy.engine import make_url
+
+            url = make_url(database_url)
+            with psycopg.connect(host=url.host, port=url.port, user=url.username, dbname=url.database,
                                  autocommit=True) as connection:
                 connection.execute("VACUUM ANALYZE")
         result["machine"] = describe_machine(database_url)
@@ -390,7 +397,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per page")
     parser.add_argument("--export-repeats", type=int, default=3)
     parser.add_argument("--port", type=int, default=0, help="default: a free port")
-    parser.add_argument("--reuse", help="a SQLite file already filled by bench-data (province scale takes long)")
+    parser.add_argument("--reuse", help="a SQLite file, or a PostgreSQL URL, already filled by bench-data (province "
+                        "scale takes long)")
     parser.add_argument("--output", help="the JSON file (default docs/performance/<database>-<scale>.json)")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:

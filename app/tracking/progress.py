@@ -548,16 +548,6 @@ def timeliness_of(submitted: int | None, due: date, today: date) -> str:
     return "overdue" if today > due else "pending"
 
 
-def overdue_by_township(rows: list[GridRow]) -> list[tuple[str, int, int]]:
-    """(township, missing reports, sites) with the most missing first."""
-    totals: dict[int, list] = {}
-    for row in rows:
-        entry = totals.setdefault(row.site.township_id, [row.site.township.name, 0, 0])
-        entry[1] += row.missing
-        entry[2] += 1
-    return sorted((tuple(v) for v in totals.values() if v[1]), key=lambda t: (-t[1], t[0]))
-
-
 def last_overdue_month(today: date) -> date:
     """The latest month whose report is overdue today (its 20th has passed)."""
     this_month = first_of(today)
@@ -727,15 +717,6 @@ def programme_progress(programme: ProgrammeLike, site_filter=sa.true(), today: d
 # place, so the reports' own ids are no fingerprint): at province scale it counts the reports of 1,600 sites in
 # some 800 townships (8 ms), and the grid shows it on every view.
 _PROGRESS = Remembered()
-
-
-def township_progress(programme: Programme, site_filter=sa.true(), today: date | None = None, *,
-                      limit: int = 20) -> tuple[list[date], list[tuple[str, int, int]], int, list[tuple[int, str]]]:
-    """:func:`programme_progress` as a tuple: the grid's months; the townships with missing reports as
-    :func:`missing_by_township` gives them (at most ``limit``, and their number); every township with sites
-    (id, name), by name."""
-    summary = programme_progress(programme, site_filter, today, limit=limit)
-    return summary.months, summary.overdue, summary.overdue_townships, summary.with_sites
 
 
 # --- 通报 and spot checks ---------------------------------------------------------------------------------

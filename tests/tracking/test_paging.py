@@ -16,7 +16,7 @@ from app.tracking import archive, progress
 from app.tracking.models import ArchiveKind, MonthlyReport, ReportStatus, SiteMilestone
 from tests.funding.conftest import funded  # noqa: F401
 from tests.tracking.test_archive import _add_directly, sites  # noqa: F401
-from tests.tracking.test_progress import _china, tracked  # noqa: F401
+from tests.tracking.test_progress import _china, overdue_by_township, tracked  # noqa: F401
 
 
 def _reports(app, tracked) -> int:  # noqa: F811
@@ -33,19 +33,22 @@ def _reports(app, tracked) -> int:  # noqa: F811
         return year
 
 
-def test_township_progress_counts_as_the_grid_does(app, tracked):  # noqa: F811
+def test_programme_progress_counts_as_the_grid_does(app, tracked):  # noqa: F811
     year = _reports(app, tracked)
     with app.app_context():
         programme = db.session.get(Programme, tracked.programme)
         for today in [date(year, 5, 20), date(year, 5, 21), date(year, 6, 25), date(year, 9, 1), date(year + 1, 3, 1)]:
             months, rows = progress.monthly_grid(programme, today=today)
-            summary_months, overdue, townships, with_sites = progress.township_progress(programme, today=today)
-            assert summary_months == months
-            assert overdue == progress.overdue_by_township(rows) and townships == len(overdue), today
-            assert sorted(t for t, _name in with_sites) == sorted({row.site.township_id for row in rows})
+            summary = progress.programme_progress(programme, today=today)
+            overdue = overdue_by_township(rows)
+            assert summary.months == months
+            assert summary.overdue == overdue and summary.overdue_townships == len(overdue), today
+            assert sorted(t for t, _name in summary.with_sites) == sorted({row.site.township_id for row in rows})
+            assert summary.sites == len(rows)
             if overdue:
-                assert progress.township_progress(programme, today=today, limit=1)[1:3] == (overdue[:1], townships)
-        assert progress.township_progress(programme, Site.id == -1) == ([], [], 0, [])
+                limited = progress.programme_progress(programme, today=today, limit=1)
+                assert (limited.overdue, limited.overdue_townships) == (overdue[:1], len(overdue))
+        assert progress.programme_progress(programme, Site.id == -1) == progress.ProgrammeProgress([], [], 0, [], 0)
 
 
 def test_the_grid_shows_a_page_of_sites_and_counts_every_site(app, client, login_as, tracked, monkeypatch):  # noqa: F811
@@ -57,7 +60,7 @@ def test_the_grid_shows_a_page_of_sites_and_counts_every_site(app, client, login
     full = {}
     with app.app_context():
         programme = db.session.get(Programme, tracked.programme)
-        for township, missing, count in progress.overdue_by_township(progress.monthly_grid(programme)[1]):
+        for township, missing, count in overdue_by_township(progress.monthly_grid(programme)[1]):
             full[township] = (missing, count)
     assert len(full) == 2
     for number, page in enumerate(pages):
