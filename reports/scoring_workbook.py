@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import sqlalchemy as sa
 from flask_babel import gettext as _
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
@@ -28,7 +29,8 @@ from openpyxl.utils import get_column_letter
 from app.accounts.models import User
 from app.files.storage import detect_kind
 from app.programmes.models import Programme
-from app.scoring.models import Assignment, Criterion, CriterionKind, SheetStatus, VetoCondition
+from app.scoring.models import Assignment, Criterion, CriterionKind, Score, SheetStatus, VetoCondition
+from app.statements import select_rows
 from reports.xlsx import Column, Sheet, neutralise, write_workbook
 
 SHEET_NAME = "评分表"
@@ -88,14 +90,28 @@ def _own(assignments: list[Assignment], programme: Programme, evaluator: User) -
             if a.evaluator_id == evaluator.id and a.application.programme_id == programme.id]
 
 
+def _scores_of(assignment_ids: list[int]) -> dict[int, dict[int, int | None]]:
+    """{assignment id: {criterion id: half points}} in one query: read as plain rows, since a province evaluator's
+    workbook has some 26,000 scores (as entities, 40 MB of a worker)."""
+    scores: dict[int, dict[int, int | None]] = {assignment_id: {} for assignment_id in assignment_ids}
+    if assignment_ids:
+        for assignment_id, criterion_id, half_points in select_rows(
+                sa.select(Score.assignment_id, Score.criterion_id, Score.half_points)
+                .where(Score.assignment_id.in_(sa.bindparam("ids", expanding=True))), ids=assignment_ids):
+            scores[assignment_id][criterion_id] = half_points
+    return scores
+
+
 def build(programme: Programme, evaluator: User, assignments: list[Assignment]) -> bytes:
+    """``assignments``: the evaluator's, with application, township and community loaded (scores are read here)."""
     criteria, vetoes = list(programme.criteria), list(programme.vetoes)
     own = sorted(_own(assignments, programme, evaluator), key=lambda a: a.application.reference)
+    scores_of = _scores_of([assignment.id for assignment in own])
 
     def rows():
         for assignment in own:
             application = assignment.application
-            scores = {score.criterion_id: score.half_points for score in assignment.scores}
+            scores = scores_of[assignment.id]
             found = set(assignment.veto_ids or [])
             yield {
                 "key": _key(assignment),

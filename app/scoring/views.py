@@ -145,14 +145,16 @@ def _workbook_evaluator(programme: Programme) -> User:
     return current_user
 
 
-def _assignments_of(evaluator: User, programme: Programme) -> list[Assignment]:
+def _assignments_of(evaluator: User, programme: Programme, *, with_scores: bool = True) -> list[Assignment]:
+    """The evaluator's assignments in the programme with their applications (and scores, unless not needed)."""
+    options = [sa.orm.joinedload(Assignment.application).joinedload(Application.community),
+               sa.orm.joinedload(Assignment.application).joinedload(Application.township)]
+    if with_scores:
+        options.append(sa.orm.selectinload(Assignment.scores))
     return list(db.session.scalars(
         sa.select(Assignment).join(Assignment.application)
         .where(Assignment.evaluator_id == evaluator.id, Application.programme_id == programme.id)
-        .options(sa.orm.selectinload(Assignment.scores),
-                 sa.orm.joinedload(Assignment.application).joinedload(Application.community),
-                 sa.orm.joinedload(Assignment.application).joinedload(Application.township))
-        .order_by(Application.reference)
+        .options(*options).order_by(Application.reference)
     ).unique())
 
 
@@ -163,7 +165,7 @@ def workbook(programme_id: int):
 
     programme = db.get_or_404(Programme, programme_id)
     evaluator = _workbook_evaluator(programme)
-    data = scoring_workbook.build(programme, evaluator, _assignments_of(evaluator, programme))
+    data = scoring_workbook.build(programme, evaluator, _assignments_of(evaluator, programme, with_scores=False))
     return attachment(data, f"评分表_{programme.year}_{evaluator.username}.xlsx")
 
 
