@@ -76,15 +76,11 @@ def app(request, tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def _fresh_memos():
-    """Rolled-back tests reuse ids with other data; the per-process memos (rankings, the bureau's sums) must not
-    carry over."""
-    from app.main.dashboards import forget_bureau_sums
-    from app.scoring.ranking import forget_rankings
+    """Rolled-back tests reuse ids with other data; the per-process memos (app.statements.Remembered: rankings, the
+    bureau's sums, the reconciliation's, archive's and grid's totals) must not carry over."""
     from app.statements import REMEMBERED
 
-    forget_rankings()
-    forget_bureau_sums()
-    for remembered in REMEMBERED:  # the reconciliation's totals by township
+    for remembered in REMEMBERED:
         remembered.clear()
 
 

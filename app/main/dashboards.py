@@ -4,7 +4,7 @@ whatever the number of programmes, sites or lines (tests assert it).
 
 from __future__ import annotations
 
-from collections import Counter, OrderedDict
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
@@ -21,7 +21,7 @@ from app.funding.models import Allocation, Disbursement, Site, SpendingLine
 from app.places.models import Community, Township
 from app.programmes.models import DeadlineExtension, FundingSource, Programme, ProgrammeStatus
 from app.scoring.models import Assignment, SheetStatus
-from app.statements import select_rows
+from app.statements import Remembered, select_rows
 from app.tracking.models import (
     ArchiveItem,
     MilestoneStatus,
@@ -95,13 +95,7 @@ class BureauSums:
 # The sums, per process: {key: BureauSums}, the newest last. The key holds the programmes, the months counted, the
 # number of rows and a fingerprint of every row the sums read (_state_statement), so that a stale entry cannot be
 # served.
-_SUMS: OrderedDict[tuple, BureauSums] = OrderedDict()
-_SUMS_KEPT = 8
-
-
-def forget_bureau_sums() -> None:
-    """Drop the remembered sums (tests that reuse ids with other data; after restoring a backup)."""
-    _SUMS.clear()
+_SUMS = Remembered(kept=8)
 
 
 @cache
@@ -187,13 +181,7 @@ def bureau(programmes: list[Programme] | None = None) -> dict:
     # Read before the sums: a change made meanwhile leaves sums newer than their key, never older.
     state = tuple(select_rows(_state_statement(), running=ids)[0])
     key = (tuple(ids), tuple(sorted(bounds.items())), HOME_ROWS, state)
-    sums = _SUMS.get(key)
-    if sums is None:
-        sums = _SUMS[key] = _sums(ids, bounds, HOME_ROWS)
-        while len(_SUMS) > _SUMS_KEPT:
-            _SUMS.popitem(last=False)
-    else:
-        _SUMS.move_to_end(key)
+    sums = _SUMS.get(key, lambda: _sums(ids, bounds, HOME_ROWS))
     scoring = {pid: (done, total) for pid, done, total in select_rows(_scoring_statement(), running=ids)}
     shown = {township for township, _counts in sums.submissions} | {township for township, _n in sums.overdue}
     names = dict(select_rows(_names_statement(), ids=sorted(shown)))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -15,7 +15,7 @@ from app.places.models import Community, Township
 from app.programmes.models import Programme
 from app.scoring.aggregate import Ranked, SheetTotal, display, heaviest_group, rank
 from app.scoring.models import Assignment, Score, SheetStatus, TieDecision
-from app.statements import select_rows
+from app.statements import Remembered, select_rows
 
 
 @dataclass
@@ -59,7 +59,7 @@ def submitted_sheets(programme: Programme) -> dict[int, list[SheetTotal]]:
 
 
 @dataclass
-class Remembered:
+class RememberedRanking:
     """A programme's ranking as remembered (see :func:`ranked`); nothing in it may be changed by its users."""
 
     order: list[Ranked]
@@ -82,9 +82,8 @@ class Remembered:
         return self._tied
 
 
-# Ranked programmes, per process: {(programme id, inputs fingerprint): Remembered}, the newest last.
-_RANKED: OrderedDict[tuple, Remembered] = OrderedDict()
-_RANKED_KEPT = 32
+# Ranked programmes, per process, under (programme id, inputs fingerprint).
+_RANKED = Remembered(kept=32)
 
 
 @cache
@@ -128,22 +127,11 @@ def inputs_fingerprint(programme: Programme) -> tuple:
     return state + rules
 
 
-def forget_rankings() -> None:
-    """Drop the remembered rankings (tests that reuse ids with other data; after restoring a backup)."""
-    _RANKED.clear()
-
-
-def remembered(programme: Programme) -> Remembered:
-    """The programme's ranking, remembered while its inputs stay the same (see :func:`inputs_fingerprint`)."""
-    key = (programme.id, inputs_fingerprint(programme))
-    found = _RANKED.get(key)
-    if found is not None:
-        _RANKED.move_to_end(key)
-        return found
-    found = _RANKED[key] = Remembered(*_compute_ranked(programme))
-    while len(_RANKED) > _RANKED_KEPT:
-        _RANKED.popitem(last=False)
-    return found
+def remembered(programme: Programme) -> RememberedRanking:
+    """The programme's ranking, remembered while its inputs stay the same (see :func:`inputs_fingerprint`); a
+    session with writes of its own not yet committed ranks afresh and keeps nothing."""
+    return _RANKED.get((programme.id, inputs_fingerprint(programme)),
+                       lambda: RememberedRanking(*_compute_ranked(programme)))
 
 
 def ranked(programme: Programme) -> tuple[list[Ranked], dict[int, list[SheetTotal]]]:

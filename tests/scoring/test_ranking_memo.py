@@ -69,3 +69,19 @@ def test_every_input_of_the_order_ranks_again(app, scoring, monkeypatch):
         db.session.commit()
     assert [r[0] for r in _ranking(app, scoring)] == ["T-3", "T-1"]
     assert len(calls) == 5
+
+
+def test_a_session_with_uncommitted_writes_neither_reads_nor_fills_the_memo(app, scoring, monkeypatch):
+    _score(app, scoring, {(1, 0): (40, 20, 40, 0), (2, 0): (30, 15, 30, 0)})
+    calls = _computations(monkeypatch)
+    with app.app_context():
+        programme = db.session.get(Programme, scoring.programme)
+        remembered = ranking.remembered(programme)
+        assert ranking.remembered(programme) is remembered and len(calls) == 1
+        # A change flushed, not committed: its ranking is its own, computed each time and kept by no one (after a
+        # rollback, SQLite can give the same ids, and so the same fingerprint, to other data).
+        programme.weight_bureau, programme.weight_finance = 80, 20
+        db.session.flush()
+        assert ranking.remembered(programme) is not ranking.remembered(programme) and len(calls) == 3
+        db.session.rollback()
+        assert ranking.remembered(db.session.get(Programme, scoring.programme)) is remembered and len(calls) == 3

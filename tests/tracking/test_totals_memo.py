@@ -36,13 +36,21 @@ def test_archive_totals_follow_every_change(app, sites, count_queries):  # noqa:
             assert _completeness(sites.programme) == before
         assert counter.count == 1, counter.statements  # the fingerprint only: the totals are remembered
         # Nothing the session has not committed is remembered, and nothing it has not committed is read back later.
+        file_id = db.session.scalar(sa.select(ArchiveItem.file_id).limit(1))
         pending = ArchiveItem(site_id=sites.sites[1], kind=ArchiveKind.PLAN, title="未提交", item_date=china_today(),
-                              file_id=db.session.scalar(sa.select(ArchiveItem.file_id).limit(1)))
+                              file_id=file_id)
         db.session.add(pending)
         db.session.flush()
         assert _completeness(sites.programme)[0][ArchiveKind.PLAN] == 2
         db.session.rollback()
         assert _completeness(programme.id) == before
+        # Another change in its place: on SQLite its audit row takes the rolled-back one's id, so the fingerprint is
+        # the same; the totals counted with the uncommitted item must not have been kept under it.
+        db.session.add(ArchiveItem(site_id=sites.sites[1], kind=ArchiveKind.MEETINGS, title="另一份",
+                                   item_date=china_today(), file_id=file_id))
+        db.session.commit()
+        other = _completeness(programme.id)
+        assert other[0][ArchiveKind.PLAN] == 1 and other[0][ArchiveKind.MEETINGS] == 2
 
     _add_directly(app, sites.sites[1], ArchiveKind.MEETINGS, "纪要")
     with app.app_context():
