@@ -103,8 +103,9 @@ def changes_mark() -> int | None:
     primary key whatever the size of the log. Coarse: any change anywhere (a login too) makes the next reader
     compute again; it suits totals that are read far more often than anything changes, and whose own inputs (rows
     updated in place) have no cheaper fingerprint. (The audit purge deletes only rows older than the retention
-    period, never the newest.)"""
-    return db.session.connection().execute(_changes_mark_statement()).scalar()
+    period, never the newest.) Pending changes are flushed first, as for any read, so a session's own changes
+    count as writes for :class:`Remembered`."""
+    return select_rows(_changes_mark_statement())[0][0]
 
 
 def filter_key(site_filter: sa.ColumnElement) -> tuple | None:

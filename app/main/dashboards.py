@@ -21,7 +21,7 @@ from app.funding.models import Allocation, Disbursement, Site, SpendingLine
 from app.places.models import Community, Township
 from app.programmes.models import DeadlineExtension, FundingSource, Programme, ProgrammeStatus
 from app.scoring.models import Assignment, SheetStatus
-from app.statements import Remembered, select_rows
+from app.statements import Remembered, changes_mark, select_rows
 from app.tracking.models import (
     ArchiveItem,
     MilestoneStatus,
@@ -163,8 +163,9 @@ def _findings_statement() -> sa.Select:
 
 def bureau(programmes: list[Programme] | None = None) -> dict:
     """A fixed number of queries whatever the number of programmes, townships, sites and reports: the programmes
-    (unless given), the fingerprint of the sums' rows, the scoring progress, the townships' names and the open
-    findings (these three read live); and, when the fingerprint is new, the sums (:func:`_sums`).
+    (unless given) and the audit log's largest id; when that is new, the fingerprint of the sums' rows, the scoring
+    progress, the townships' names and the open findings (:func:`_figures`); and, when the fingerprint is new too,
+    the sums (:func:`_sums`).
 
     ``programmes``: the programmes the home page already loaded with their milestones, if they include every
     running one (the running ones are taken from them instead of being loaded again)."""
@@ -178,14 +179,9 @@ def bureau(programmes: list[Programme] | None = None) -> dict:
         programmes = sorted((p for p in programmes if p.status in RUNNING), key=lambda p: (-p.year, p.id))
     ids = [p.id for p in programmes]
     bounds = _report_bounds(programmes, today)
-    # Read before the sums: a change made meanwhile leaves sums newer than their key, never older.
-    state = tuple(select_rows(_state_statement(), running=ids)[0])
-    key = (tuple(ids), tuple(sorted(bounds.items())), HOME_ROWS, state)
-    sums = _SUMS.get(key, lambda: _sums(ids, bounds, HOME_ROWS))
-    scoring = {pid: (done, total) for pid, done, total in select_rows(_scoring_statement(), running=ids)}
-    shown = {township for township, _counts in sums.submissions} | {township for township, _n in sums.overdue}
-    names = dict(select_rows(_names_statement(), ids=sorted(shown)))
-    findings = select_rows(_findings_statement(), rows=HOME_ROWS)
+    shape = (tuple(ids), tuple(sorted(bounds.items())), HOME_ROWS)
+    # Read before the figures: a change made meanwhile leaves figures newer than their key, never older.
+    sums, scoring, names, findings = _FIGURES.get((*shape, changes_mark()), lambda: _figures(ids, bounds, shape))
     columns = [status for status in ApplicationStatus if status != ApplicationStatus.WITHDRAWN]
     return {
         "timeline": timeline(programmes, today), "programmes": programmes, "status_counts": sums.status_counts,
@@ -196,6 +192,25 @@ def bureau(programmes: list[Programme] | None = None) -> dict:
         "overdue_more": sums.overdue_more, "archive": sums.archive,
         "findings": findings, "findings_more": findings[0].total - len(findings) if findings else 0, "today": today,
     }
+
+
+# Everything the page counts, per process, under the audit log's largest id (app.statements.changes_mark): while
+# nothing at all has changed, a view reads one index entry instead of the sums' fingerprint and the live counts,
+# which grow with the data (a province's running programmes have some 50,000 sheets and 20,000 reports). After any
+# change, the sums are still kept under their own fingerprint (_SUMS), which only what they read changes.
+_FIGURES = Remembered(kept=8)
+
+
+def _figures(ids: list[int], bounds: dict[int, date], shape: tuple) -> tuple[BureauSums, dict, dict, list]:
+    """The sums (remembered under their fingerprint), the scoring progress, the townships' names and the open
+    findings."""
+    state = tuple(select_rows(_state_statement(), running=ids)[0])
+    sums = _SUMS.get((*shape, state), lambda: _sums(ids, bounds, HOME_ROWS))
+    scoring = {pid: (done, total) for pid, done, total in select_rows(_scoring_statement(), running=ids)}
+    shown = {township for township, _counts in sums.submissions} | {township for township, _n in sums.overdue}
+    names = dict(select_rows(_names_statement(), ids=sorted(shown)))
+    findings = select_rows(_findings_statement(), rows=HOME_ROWS)
+    return sums, scoring, names, findings
 
 
 def _sums(ids: list[int], bounds: dict[int, date], limit: int) -> BureauSums:

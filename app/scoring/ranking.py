@@ -15,7 +15,7 @@ from app.places.models import Community, Township
 from app.programmes.models import Programme
 from app.scoring.aggregate import Ranked, SheetTotal, display, heaviest_group, rank
 from app.scoring.models import Assignment, Score, SheetStatus, TieDecision
-from app.statements import Remembered, select_rows
+from app.statements import Remembered, changes_mark, select_rows
 
 
 @dataclass
@@ -127,11 +127,22 @@ def inputs_fingerprint(programme: Programme) -> tuple:
     return state + rules
 
 
+# Above the inputs' fingerprint: the ranking under the audit log's largest id (app.statements.changes_mark), so that
+# a view with no change at all since the last reads one index entry instead of the fingerprint's aggregates over
+# the programme's sheets (9,500 at province scale). After any change the fingerprint decides whether to rank again.
+_RANKED_UNCHANGED = Remembered(kept=32)
+
+
 def remembered(programme: Programme) -> RememberedRanking:
-    """The programme's ranking, remembered while its inputs stay the same (see :func:`inputs_fingerprint`); a
-    session with writes of its own not yet committed ranks afresh and keeps nothing."""
-    return _RANKED.get((programme.id, inputs_fingerprint(programme)),
-                       lambda: RememberedRanking(*_compute_ranked(programme)))
+    """The programme's ranking, remembered while nothing changes, then while its inputs stay the same (see
+    :func:`inputs_fingerprint`); a session with writes of its own not yet committed ranks afresh and keeps
+    nothing."""
+
+    def by_inputs() -> RememberedRanking:
+        return _RANKED.get((programme.id, inputs_fingerprint(programme)),
+                           lambda: RememberedRanking(*_compute_ranked(programme)))
+
+    return _RANKED_UNCHANGED.get((programme.id, changes_mark()), by_inputs)
 
 
 def ranked(programme: Programme) -> tuple[list[Ranked], dict[int, list[SheetTotal]]]:

@@ -8,6 +8,7 @@ from datetime import date
 
 import sqlalchemy as sa
 
+from app.accounts.models import User
 from app.applications.models import Application, ApplicationStatus
 from app.database import china_today, utcnow
 from app.extensions import db
@@ -16,9 +17,12 @@ from app.funding.models import Site
 from app.main import dashboards
 from app.places.models import Township
 from app.programmes.models import Programme, ProgrammeStatus
+from app.scoring import operations
+from app.scoring.models import Assignment
 from app.tracking.models import ArchiveItem, ArchiveKind, MonthlyReport, ReportStatus, SpotCheck
 from tests.applications.helpers import communities_of
 from tests.funding.conftest import funded  # noqa: F401
+from tests.scoring.conftest import scoring  # noqa: F401
 from tests.tracking.test_progress import tracked  # noqa: F401
 
 
@@ -154,3 +158,46 @@ def test_every_input_of_the_sums_sums_again(app, client, login_as, make_programm
                                  findings="y", follow_up_required=True, follow_up="整改台账"))
     _change(app, finding)
     assert "整改台账" in _part(home(), 'id="open-findings"', "</ul>") and len(calls) == 10
+
+
+def test_what_was_read_live_follows_every_change(app, client, login_as, scoring, tracked):  # noqa: F811
+    """The scoring progress, the townships' names and the open findings are remembered with the sums under the
+    audit log's largest id: each change shows on the next view."""
+    login_as("bureau")
+
+    def progress() -> str:
+        return _part(client.get("/").get_data(as_text=True), 'id="scoring-progress"', "</ul>")
+
+    with app.app_context():
+        application = db.session.get(Application, scoring.applications[0])
+        assignment = operations.assign(application, db.session.get(User, scoring.evaluators[0]), None)
+        db.session.commit()
+        assignment_id = assignment.id
+    assert "已提交 0 / 1 份评分表" in progress()
+    assert "已提交 0 / 1 份评分表" in progress()  # remembered
+
+    def submit():
+        sheet = db.session.get(Assignment, assignment_id)
+        operations.save_sheet(sheet, {criterion: 2 for criterion in scoring.criteria}, [], "")
+        operations.submit_sheet(sheet)
+    _change(app, submit)
+    assert "已提交 1 / 1 份评分表" in progress()
+
+    def finding():
+        db.session.add(SpotCheck(site_id=tracked.sites[1], checked_on=china_today(), inspectors="x",
+                                 findings="y", follow_up_required=True, follow_up="整改台账"))
+    _change(app, finding)
+    assert "整改台账" in _part(client.get("/").get_data(as_text=True), 'id="open-findings"', "</ul>")
+
+    def close():
+        db.session.scalar(sa.select(SpotCheck).where(SpotCheck.follow_up == "整改台账")).closed_at = utcnow()
+    _change(app, close)
+    assert "整改台账" not in _part(client.get("/").get_data(as_text=True), 'id="open-findings"', "</ul>")
+
+    page = client.get("/").get_data(as_text=True)
+    shown = re.search(r"<tr><td>([^<]+)</td>", _submissions(page)).group(1)
+
+    def rename():
+        db.session.scalar(sa.select(Township).where(Township.name == shown)).name = shown + "（新）"
+    _change(app, rename)
+    assert f"<tr><td>{shown}（新）</td>" in _submissions(client.get("/").get_data(as_text=True))

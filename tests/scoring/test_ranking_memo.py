@@ -78,10 +78,9 @@ def test_a_session_with_uncommitted_writes_neither_reads_nor_fills_the_memo(app,
         programme = db.session.get(Programme, scoring.programme)
         remembered = ranking.remembered(programme)
         assert ranking.remembered(programme) is remembered and len(calls) == 1
-        # A change flushed, not committed: its ranking is its own, computed each time and kept by no one (after a
-        # rollback, SQLite can give the same ids, and so the same fingerprint, to other data).
+        # A change not committed (flushed by the read itself): its ranking is its own, computed each time and kept by
+        # no one (after a rollback, SQLite can give the same ids, and so the same fingerprint, to other data).
         programme.weight_bureau, programme.weight_finance = 80, 20
-        db.session.flush()
         assert ranking.remembered(programme) is not ranking.remembered(programme) and len(calls) == 3
         db.session.rollback()
         assert ranking.remembered(db.session.get(Programme, scoring.programme)) is remembered and len(calls) == 3
