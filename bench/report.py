@@ -87,9 +87,11 @@ def _targets(runs: dict) -> list[str]:
                              f"{mark(reconciliation['max_s'] < RECONCILIATION_LIMIT_S)}: "
                              f"{reconciliation['median_s']:.2f} s |")
         widest = max(run["pages"], key=lambda page: page["ratio_p95"])
+        # At province scale a page is held to 3× its city time instead (the floor list does not grow with the
+        # data, and the issue allows the key pages to): its ratio to the floor is shown, not judged.
+        judged = mark(widest["ratio_p95"] <= FLOOR_RATIO_LIMIT) if scale == "city" else "shown only"
         lines.append(f"| each key page within {FLOOR_RATIO_LIMIT:.0f}× its floor list at p95 | {name} | "
-                     f"{mark(widest['ratio_p95'] <= FLOOR_RATIO_LIMIT)}: largest {widest['name']} "
-                     f"×{widest['ratio_p95']:.2f} |")
+                     f"{judged}: largest {widest['name']} ×{widest['ratio_p95']:.2f} |")
         peak = max(run["peak_memory_mib"])
         lines.append(f"| a worker under {WORKER_LIMIT_MIB} MB | {name} | {mark(peak < WORKER_LIMIT_MIB)}: "
                      f"largest {peak:.0f} MiB |")
