@@ -7,6 +7,7 @@ from decimal import Decimal, InvalidOperation
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.i18n import translations as wtf_translations
+from markupsafe import Markup
 from wtforms import FieldList, Form, FormField, SelectField, StringField, validators
 from wtforms import IntegerField as _IntegerField
 from wtforms.fields.choices import SelectChoice
@@ -71,6 +72,15 @@ def max_length(n: int):
 def options(pairs) -> list[SelectChoice]:
     """SelectField choices from (value, label) pairs."""
     return [SelectChoice(value, label) for value, label in pairs]
+
+
+def option_tags(pairs, chosen: str | None = None) -> Markup:
+    """<option>s of (value, label) pairs, escaped, the one whose value is ``chosen`` selected: for selects of many
+    choices on busy pages, written from pieces prepared once instead of by WTForms on every view."""
+    return Markup("").join(
+        Markup('<option{} value="{}">{}</option>').format(Markup(" selected") if str(value) == chosen else "",
+                                                           value, label)
+        for value, label in pairs)
 
 
 class IntegerField(_IntegerField):

@@ -15,6 +15,7 @@ from app.formatting import datetime_writer, json_text
 from app.pagination import paginate
 from app.permissions import Permission, requires
 from forms.audit import AuditFilterForm
+from forms.base import option_tags
 from reports import audit_log
 from reports.xlsx import write_workbook
 
@@ -33,22 +34,18 @@ def _filters(form: AuditFilterForm) -> dict:
 COUNT_LIMIT = 2_000
 
 
-_OPTIONS: dict[tuple[str, str], tuple[tuple[str, Markup], ...]] = {}
+_CHOICES: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
 
 
 def _options(field) -> Markup:
-    """A select's <option>s with the chosen one marked, from its values and escaped labels kept per locale: the two
-    selects have some 60 choices, which WTForms translates and writes one by one on every view (a fifth of the
-    page's work)."""
+    """A select's <option>s with the chosen one marked, from its choices translated once per locale: the two selects
+    have some 60 choices, which WTForms translates and writes one by one on every view (a fifth of the page's
+    work)."""
     key = (field.name, str(get_locale()))
-    choices = _OPTIONS.get(key)
+    choices = _CHOICES.get(key)
     if choices is None:
-        choices = _OPTIONS[key] = tuple((str(choice.value), escape(str(choice.label))) for choice in field.choices)
-    chosen = "" if field.data is None else str(field.data)
-    return Markup("").join(
-        Markup('<option{} value="{}">{}</option>').format(Markup(" selected") if value == chosen else "", value,
-                                                           label)
-        for value, label in choices)
+        choices = _CHOICES[key] = tuple((str(choice.value), str(choice.label)) for choice in field.choices)
+    return option_tags(choices, "" if field.data is None else str(field.data))
 
 
 @bp.route("/")

@@ -37,6 +37,7 @@ from app.tracking.models import (
     SpotCheck,
 )
 from app.tracking.progress import ProgressError
+from forms.base import option_tags
 from forms.progress import CloseForm, MilestoneForm, NoticeForm, ReportForm, ReviewForm, SpotCheckForm
 
 bp = Blueprint("progress", __name__, url_prefix="/progress")
@@ -155,8 +156,7 @@ def _township_items(items, milestones, titles: dict, today) -> list[tuple]:
 def _township_options(townships: tuple[tuple[int, str], ...]) -> Markup:
     """The notice form's <option>s of the townships with sites, written once per list: a province's programme has
     some 800 townships, more than the rest of the page to write."""
-    return Markup("").join(Markup('<option value="{}">{}</option>').format(township_id, name)
-                           for township_id, name in townships)
+    return option_tags(townships)
 
 
 @bp.route("/programmes/<int:programme_id>")
