@@ -241,9 +241,9 @@ class PageSums:
     first_payment: dict[int, date]  # site id: its first (positive) disbursement, for the page's sites
 
 
-def _sums_parts(where, group_by_site: bool) -> sa.Subquery:
-    """Each ledger's lines of the programme's sites that ``where`` picks, summed by site (or township) and source:
-    one row per group with a column per ledger (the others 0) and the first positive payment."""
+def _site_sums_statement(where) -> sa.Select:
+    """Each ledger's lines of the programme's sites that ``where`` picks, summed by site and source: one row per
+    (site, township, source) with a column per ledger and the site's first positive payment from that source."""
     sites = Site.__table__.c
     zero = sa.literal_column("0")
     parts = []
@@ -253,34 +253,18 @@ def _sums_parts(where, group_by_site: bool) -> sa.Subquery:
         amounts[i] = sa.func.sum(lines.amount_fen)
         first_paid = (sa.func.min(sa.case((lines.amount_fen > 0, lines.entry_date))) if model is Disbursement
                       else sa.cast(sa.null(), sa.Date))
-        group = sites.id if group_by_site else sites.township_id
         parts.append(
-            sa.select(group.label("group_id"), lines.source_id,
+            sa.select(sites.id.label("site_id"), sites.township_id, lines.source_id,
                       *[amount.label(name) for amount, (name, _model) in zip(amounts, LEDGERS, strict=True)],
                       first_paid.label("first_paid"))
             .join_from(model.__table__, Site.__table__, sites.id == lines.site_id)
-            .where(sites.programme_id == sa.bindparam("programme_id"), where,
-                   *([sites.id.in_(sa.bindparam("site_ids", expanding=True))] if group_by_site else []))
-            .group_by(group, lines.source_id)
+            .where(sites.programme_id == sa.bindparam("programme_id"), where)
+            .group_by(sites.id, sites.township_id, lines.source_id)
         )
-    return sa.union_all(*parts).subquery("parts")
-
-
-def _sums_statement(where, group_by_site: bool) -> sa.Select:
-    parts = _sums_parts(where, group_by_site).c
-    return (sa.select(parts.group_id, parts.source_id, *[sa.func.sum(parts[name]) for name, _model in LEDGERS],
-                      sa.func.min(parts.first_paid))
-            .group_by(parts.group_id, parts.source_id))
-
-
-def _site_sums_statement(where) -> sa.Select:
-    """The page's sites (``site_ids``) summed by site and source: reads only their lines."""
-    return _sums_statement(where, group_by_site=True)
-
-
-def _township_sums_statement(where) -> sa.Select:
-    """Every township's sites summed by township and source: reads every line of the programme."""
-    return _sums_statement(where, group_by_site=False)
+    summed = sa.union_all(*parts).subquery("parts").c
+    return (sa.select(summed.site_id, summed.township_id, summed.source_id,
+                      *[sa.func.sum(summed[name]) for name, _model in LEDGERS], sa.func.min(summed.first_paid))
+            .group_by(summed.site_id, summed.township_id, summed.source_id))
 
 
 @functools.cache
@@ -295,48 +279,62 @@ def _ledgers_fingerprint_statement() -> sa.Select:
     return sa.select(*columns, *programme_sites.c)
 
 
-# The ledger sums of every township of a programme (per viewer's site filter), remembered under the ledgers'
-# fingerprint: at province scale they read every line of a programme of some 1,600 sites (25 ms), and the page
-# shows them on every view.
-_TOWNSHIP_SUMS = Remembered()
+Figures = tuple[int, int, int]  # allocated, disbursed, spent
 
 
-def _township_sums(programme: Programme, site_filter) -> dict[int, dict[int, tuple[int, int, int]]]:
-    """{township id: {source id: (allocated, disbursed, spent)}} over every site the filter lets through."""
+@dataclass(frozen=True)
+class _LedgerSums:
+    """The three ledgers of a programme summed over every site a filter lets through."""
 
-    def compute() -> dict[int, dict[int, tuple[int, int, int]]]:
-        result: dict[int, dict[int, tuple[int, int, int]]] = defaultdict(dict)
-        for township_id, source_id, allocated, disbursed, spent, _first in select_rows(
-                scoped_statement(_township_sums_statement, site_filter), programme_id=programme.id):
-            result[township_id][source_id] = (int(allocated), int(disbursed), int(spent))
-        return dict(result)
+    sites: dict[int, dict[int, Figures]]  # site id: {source id: figures}
+    townships: dict[int, dict[int, Figures]]  # township id: {source id: figures}
+    first_payment: dict[int, date]  # site id: its first (positive) disbursement
+
+
+# The ledger sums of a programme by site (per viewer's site filter), remembered under the ledgers' fingerprint: the
+# page shows the totals of every township and source on every view, and reading them (every line of a programme of
+# some 1,600 sites at province scale) costs 25 ms; the page's own sites are then looked up, not read again. A few
+# programmes are kept: an entry holds a figure per site and source (about 1 MB at province scale).
+_LEDGER_SUMS = Remembered(kept=8)
+
+
+def _ledger_sums(programme: Programme, site_filter) -> _LedgerSums:
+    def compute() -> _LedgerSums:
+        sites: dict[int, dict[int, Figures]] = defaultdict(dict)
+        townships: dict[int, dict[int, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0, 0]))
+        first_payment: dict[int, date] = {}
+        for site_id, township_id, source_id, allocated, disbursed, spent, first_paid in select_rows(
+                scoped_statement(_site_sums_statement, site_filter), programme_id=programme.id):
+            figures = sites[site_id][source_id] = (int(allocated), int(disbursed), int(spent))
+            summed = townships[township_id][source_id]
+            for i, amount in enumerate(figures):
+                summed[i] += amount
+            if first_paid is not None and (site_id not in first_payment or first_paid < first_payment[site_id]):
+                first_payment[site_id] = first_paid
+        summed_townships = {township_id: {source_id: tuple(summed) for source_id, summed in by_source.items()}
+                            for township_id, by_source in townships.items()}
+        return _LedgerSums(dict(sites), summed_townships, first_payment)
 
     filtered = filter_key(site_filter)
     if filtered is None:
         return compute()
     fingerprint = tuple(select_rows(_ledgers_fingerprint_statement(), programme_id=programme.id)[0])
-    return _TOWNSHIP_SUMS.get((programme.id, filtered, fingerprint), compute)
+    return _LEDGER_SUMS.get((programme.id, filtered, fingerprint), compute)
 
 
 def page_sums(programme: Programme, site_ids: list[int], township_ids: list[int],
               site_filter=sa.true()) -> PageSums:
     """The sums of the three ledgers for one page of sites (``site_ids``, in ``township_ids``) and the totals over
-    EVERY site the filter lets through, with the names of the sources. The page's sites are read each time (their
-    lines only); the totals by township and source come from :func:`_township_sums`, remembered while no ledger
-    line and no site is added."""
-    by_township = _township_sums(programme, site_filter)
-    sites: dict[int, dict[int, Totals]] = defaultdict(dict)
-    first_payment: dict[int, date] = {}
-    if site_ids:
-        for site_id, source_id, allocated, disbursed, spent, first_paid in select_rows(
-                scoped_statement(_site_sums_statement, site_filter), programme_id=programme.id,
-                site_ids=list(site_ids)):
-            sites[site_id][source_id] = Totals(int(allocated), int(disbursed), int(spent))
-            if first_paid is not None and (site_id not in first_payment or first_paid < first_payment[site_id]):
-                first_payment[site_id] = first_paid
+    EVERY site the filter lets through, with the names of the sources: looked up in :func:`_ledger_sums`,
+    remembered while no ledger line and no site is added."""
+    ledgers = _ledger_sums(programme, site_filter)
+    sites = {site_id: {source_id: Totals(*figures) for source_id, figures in ledgers.sites[site_id].items()}
+             for site_id in site_ids if site_id in ledgers.sites}
+    first_payment = {site_id: ledgers.first_payment[site_id] for site_id in site_ids
+                     if site_id in ledgers.first_payment}
     townships: dict[int, Totals] = {}
     sources: dict[int, Totals] = defaultdict(Totals)
-    for township_id, by_source in by_township.items():
+    for township_id, by_source in ledgers.townships.items():
         for source_id, figures in by_source.items():
             totals = Totals(*figures)
             sources[source_id].add(totals)
@@ -345,7 +343,7 @@ def page_sums(programme: Programme, site_ids: list[int], township_ids: list[int]
     names = {row.id: (row.sort_order, row.name) for row in select_rows(
         _source_names_statement(), source_ids=list(sources))} if sources else {}
     order = sorted(names, key=lambda source_id: (names[source_id][0], source_id))
-    return PageSums(dict(sites), townships, dict(sources), [(i, names[i][1]) for i in order], first_payment)
+    return PageSums(sites, townships, dict(sources), [(i, names[i][1]) for i in order], first_payment)
 
 
 @functools.cache
