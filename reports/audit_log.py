@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -12,6 +11,7 @@ from flask_babel import gettext as _
 
 from app.audit.models import AuditAction, AuditLog
 from app.extensions import db
+from app.formatting import json_text
 from reports.xlsx import Column, Sheet
 
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -56,10 +56,6 @@ def count_at_most(filters: dict, limit: int) -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(matching.subquery()))
 
 
-def _json(value) -> str:
-    return "" if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
 def sheet(filters: dict, limit: int = EXPORT_LIMIT) -> Sheet:
     """The matching rows, oldest first, streamed from one query of the columns shown (no ORM objects)."""
     columns = [
@@ -95,8 +91,8 @@ def sheet(filters: dict, limit: int = EXPORT_LIMIT) -> Sheet:
                 "object_type": entry.object_type,
                 "object_id": entry.object_id,
                 "summary": entry.summary,
-                "before": _json(entry.before),
-                "after": _json(entry.after),
+                "before": json_text(entry.before),
+                "after": json_text(entry.after),
                 "ip": entry.ip,
             }
 
