@@ -66,16 +66,20 @@ def configure(app: Flask, overrides: dict) -> None:
 def register_extensions(app: Flask) -> None:
     # Importing the models registers them with the metadata before migrations or queries need them.
     from app import models  # noqa: F401
-    from app.database import configure_sqlite
+    from app.database import commit_reading_requests, configure_sqlite, ping_after_idle
+    from app.i18n import use_request_domain
 
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+        ping_after_idle(db.engine, app.config["DATABASE_PING_AFTER_IDLE_SECONDS"])
+        commit_reading_requests(app, db)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
     bootstrap.init_app(app)
     babel.init_app(app, locale_selector=select_locale, default_translation_directories=str(ROOT / "translations"))
+    use_request_domain(app, babel)
     login_manager.init_app(app)
     from app.accounts import login as login_setup
 

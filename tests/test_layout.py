@@ -128,3 +128,18 @@ def test_the_unread_count_comes_with_the_session_and_is_recounted_after_a_change
         user.unread_notifications = 0
         notify([user_id], "notice", "第三条")
         assert current_user.unread_notifications is None
+
+
+def test_translations_kept_for_the_request_follow_a_locale_changed_within_it(app):
+    """app.i18n keeps the request's catalogue; force_locale() and refresh() still switch it, as in Flask-Babel."""
+    from flask import session
+    from flask_babel import gettext, refresh
+
+    with app.test_request_context("/"):
+        assert gettext("首页") == "首页"
+        with force_locale("en"):
+            assert gettext("首页") == "Home"
+        assert gettext("首页") == "首页"
+        session["locale"] = "en"  # as the language switch does, then asks Flask-Babel to look again
+        refresh()
+        assert gettext("首页") == "Home"

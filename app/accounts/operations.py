@@ -5,6 +5,7 @@ Operations flush and never commit: the view that calls them commits once.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -100,15 +101,21 @@ def session_expired(session_row: UserSession) -> bool:
     )
 
 
-def load_session(key: str) -> tuple[User | None, bool]:
-    """The user behind a session key, and whether the key named a session that has just timed out."""
+@functools.cache
+def _session_statement() -> sa.Select:
+    """One query on every page: the session, its user, and the user's unread notifications for the navigation bar.
+    Built once (app.statements): building it and its cache key anew cost as much as running it on SQLite."""
     from app.tracking.models import Notification
 
-    # One query on every page: the session, its user, and the user's unread notifications for the navigation bar.
     unread = (sa.select(sa.func.count(Notification.id))
               .where(Notification.user_id == UserSession.user_id, Notification.read_at.is_(None)).scalar_subquery())
-    found = db.session.execute(sa.select(UserSession, unread).where(UserSession.key_hash == UserSession.hash_key(key))
-                               .options(sa.orm.joinedload(UserSession.user))).first()
+    return (sa.select(UserSession, unread).where(UserSession.key_hash == sa.bindparam("key_hash"))
+            .options(sa.orm.joinedload(UserSession.user)))
+
+
+def load_session(key: str) -> tuple[User | None, bool]:
+    """The user behind a session key, and whether the key named a session that has just timed out."""
+    found = db.session.execute(_session_statement(), {"key_hash": UserSession.hash_key(key)}).first()
     session_row = found[0] if found is not None else None
     if session_row is None:
         return None, False
