@@ -7,7 +7,7 @@ from decimal import Decimal, InvalidOperation
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.i18n import translations as wtf_translations
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from wtforms import FieldList, Form, FormField, SelectField, StringField, validators
 from wtforms import IntegerField as _IntegerField
 from wtforms.fields.choices import SelectChoice
@@ -77,10 +77,10 @@ def options(pairs) -> list[SelectChoice]:
 def option_tags(pairs, chosen: str | None = None) -> Markup:
     """<option>s of (value, label) pairs, escaped, the one whose value is ``chosen`` selected: for selects of many
     choices on busy pages, written from pieces prepared once instead of by WTForms on every view."""
-    return Markup("").join(
-        Markup('<option{} value="{}">{}</option>').format(Markup(" selected") if str(value) == chosen else "",
-                                                           value, label)
-        for value, label in pairs)
+    # escape() as Markup.format would apply it, without its formatter's cost per option.
+    return Markup("".join(
+        f'<option{" selected" if str(value) == chosen else ""} value="{escape(value)}">{escape(label)}</option>'
+        for value, label in pairs))
 
 
 class IntegerField(_IntegerField):

@@ -143,3 +143,17 @@ def test_translations_kept_for_the_request_follow_a_locale_changed_within_it(app
         session["locale"] = "en"  # as the language switch does, then asks Flask-Babel to look again
         refresh()
         assert gettext("首页") == "Home"
+
+
+@pytest.mark.parametrize("chosen", ["", "update", "login", "nonsense"])
+def test_option_tags_are_the_options_wtforms_would_write(app, chosen):
+    from forms.audit import AuditFilterForm
+    from forms.base import option_tags
+
+    with app.test_request_context(f"/audit/?action={chosen}"):
+        from flask import request
+
+        form = AuditFilterForm(request.args)
+        pairs = [(choice.value, str(choice.label)) for choice in form.action.choices]
+        select = str(form.action())
+        assert select.split(">", 1)[1].rsplit("</select>", 1)[0] == option_tags(pairs, form.action.data)

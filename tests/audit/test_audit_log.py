@@ -38,6 +38,26 @@ def test_impossible_filters_are_explained_not_crashed(client, login_as):
     assert "截止日期不能早于起始日期" in response.get_data(as_text=True)
 
 
+def test_the_filters_are_the_markup_wtforms_would_write(app, client, login_as):
+    """The search page writes its filter inputs and labels itself (issue 9); they must be WTForms' own markup."""
+    from forms.audit import AuditFilterForm
+
+    login_as("auditor")
+    query = "date_from=2024-05-02&date_to=2024-05-01&actor=%E7%8E%8B%22%3Cb%3E&object_id=7"
+    page = client.get(f"/audit/?{query}").get_data(as_text=True)
+    with app.test_request_context(f"/audit/?{query}"):
+        from flask import request
+
+        form = AuditFilterForm(request.args)
+        form.validate()
+        for field in (form.date_from, form.date_to, form.actor, form.object_id):
+            extra = {"type": "date"} if field.type == "DateField" else {}
+            invalid = " is-invalid" if field.errors else ""
+            assert str(field(class_="form-control form-control-sm" + invalid, **extra)) in page
+            assert str(field.label(class_="form-label small mb-0")) in page
+    assert 'maxlength="80"' in page and "王&#34;&lt;b&gt;" in page
+
+
 def test_export_reads_back_with_the_filtered_rows(app, client, login_as, places):
     _make_changes(app, places)
     login_as("auditor")
