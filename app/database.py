@@ -147,7 +147,13 @@ def commit_reading_requests(app, db) -> None:
         if not session.in_transaction() or session.new or session.dirty or session.deleted:
             return
         if not session.connection().info.get("wrote", True):
-            session.commit()
+            # The session is closed next; expiring its objects (as a commit does) would only break code that reads
+            # an object it loaded after the context ended, which a ROLLBACK-and-close leaves readable.
+            expiring, session.expire_on_commit = session.expire_on_commit, False
+            try:
+                session.commit()
+            finally:
+                session.expire_on_commit = expiring
 
 
 def commit_quietly(session) -> bool:

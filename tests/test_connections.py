@@ -65,6 +65,16 @@ def test_a_request_that_only_read_commits_and_one_that_wrote_rolls_back(own_app)
         assert db.session.scalar(sa.select(sa.func.count()).where(Township.name == name)) == 1
 
 
+def test_what_a_reading_context_loaded_stays_readable_after_it(own_app):
+    """The COMMIT of a reading request leaves loaded objects as the ROLLBACK before it did: detached, not expired
+    (tests and CLI commands read them after the context ends)."""
+    application = own_app()
+    with application.app_context():
+        township = db.session.scalar(sa.select(Township).order_by(Township.id).limit(1))
+        expected = db.session.scalar(sa.select(Township.name).where(Township.id == township.id))
+    assert township.name == expected and township.id is not None
+
+
 def test_a_page_seen_again_runs_on_prepared_statements(own_app, app):
     """psycopg prepares a statement run five times on one connection, and forgets them all at a ROLLBACK: a page
     seen again after reading-only requests runs its statements prepared."""
