@@ -47,6 +47,9 @@ def _run_section(run: dict, city: dict | None) -> list[str]:
     generated = f"generated in {run['generate_s']:.0f} s" if run.get("generate_s") else "database reused"
     lines = [title, "", f"{run['machine']['database']}; {run['connections']} connections, {run['duration_s']} s of "
              f"load per page; {generated}; measured {run['when']}.", ""]
+    if probe := run.get("cpu_probe_ms"):  # runs before session 6 have none
+        lines += [f"CPU speed probe (`bench.run.cpu_probe_ms`, lower is faster): {probe['start']:.0f} ms before the "
+                  f"load, {probe['end']:.0f} ms after.", ""]
     bare = run["floor"]["bare"]
     lines += [f"Floor, bare page (`/_floor/bare`): p50 {bare['p50_ms']:.1f} ms, p95 {bare['p95_ms']:.1f} ms, "
               f"{bare['rps']:.0f} requests/s.", ""]

@@ -72,6 +72,19 @@ def _version(command: list[str]) -> str:
     return (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr).strip() else "?"
 
 
+def cpu_probe_ms() -> float:
+    """The best of three timings of a fixed piece of pure Python: a virtual machine's speed moves between runs (by
+    up to a quarter within one session), and this puts a number on it next to the latencies."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for number in range(3_000_000):
+            total += number % 7
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 1)
+
+
 def describe_machine(database_url: str) -> dict:
     cpu = "?"
     try:
@@ -322,6 +335,7 @@ def run(args) -> dict:
                 connection.execute("VACUUM")
                 connection.execute("ANALYZE")
         result["machine"] = describe_machine(database_url)
+        result["cpu_probe_ms"] = {"start": cpu_probe_ms()}
         pages, exports = load_pages(database_url, folder)
         log("counting queries")
         queries = count_queries(database_url, folder, pages + exports)
@@ -377,6 +391,7 @@ def run(args) -> dict:
                     "queries": queries[export.name]["queries"],
                 })
             result["peak_memory_mib"] = server.peak_memory_mib()
+            result["cpu_probe_ms"]["end"] = cpu_probe_ms()
         finally:
             server.stop()
     except BaseException:

@@ -52,6 +52,9 @@ def test_database_url_selects_postgresql_with_psycopg3(tmp_path, monkeypatch):
     assert config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'app.db'}"
     monkeypatch.setenv("UPLOAD_FOLDER", "/srv/uploads")
     assert build_config(str(tmp_path))["UPLOAD_FOLDER"] == "/srv/uploads"
+    assert config["DATABASE_PING_AFTER_IDLE_SECONDS"] == 2
+    monkeypatch.setenv("DATABASE_PING_AFTER_IDLE_SECONDS", "0")  # an operator who wants pre_ping's behaviour back
+    assert build_config(str(tmp_path))["DATABASE_PING_AFTER_IDLE_SECONDS"] == 0
 
 
 def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(app):
