@@ -52,7 +52,11 @@ def test_database_url_selects_postgresql_with_psycopg3(tmp_path, monkeypatch):
     assert config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'app.db'}"
     monkeypatch.setenv("UPLOAD_FOLDER", "/srv/uploads")
     assert build_config(str(tmp_path))["UPLOAD_FOLDER"] == "/srv/uploads"
-    assert config["DATABASE_PING_AFTER_IDLE_SECONDS"] == 2
+
+
+def test_the_idle_time_before_a_connection_is_checked_comes_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.delenv("DATABASE_PING_AFTER_IDLE_SECONDS", raising=False)
+    assert build_config(str(tmp_path))["DATABASE_PING_AFTER_IDLE_SECONDS"] == 2
     monkeypatch.setenv("DATABASE_PING_AFTER_IDLE_SECONDS", "0")  # an operator who wants pre_ping's behaviour back
     assert build_config(str(tmp_path))["DATABASE_PING_AFTER_IDLE_SECONDS"] == 0
 
