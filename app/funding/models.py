@@ -25,7 +25,7 @@ class Site(db.Model):
     __audited__ = True
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    programme_id: Mapped[int] = mapped_column(sa.ForeignKey("programmes.id"), index=True)
+    programme_id: Mapped[int] = mapped_column(sa.ForeignKey("programmes.id"))
     application_id: Mapped[int] = mapped_column(sa.ForeignKey("applications.id"), unique=True)
     township_id: Mapped[int] = mapped_column(sa.ForeignKey("townships.id"), index=True)
     community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id"), index=True)
@@ -39,6 +39,12 @@ class Site(db.Model):
     community: Mapped[Community] = relationship()
     tier: Mapped[FundingTier | None] = relationship()
     allocations: Mapped[list[Allocation]] = relationship(back_populates="site", order_by="Allocation.id")
+
+    __table_args__ = (
+        # The pages of a programme's sites come in this order (the monthly grid's): a page is read from the index,
+        # whatever the number of sites and programmes.
+        sa.Index("ix_sites_programme_township_rank", "programme_id", "township_id", "rank", "id"),
+    )
 
     def __str__(self) -> str:
         return f"{self.programme_id}: {self.community_id}"

@@ -133,16 +133,16 @@ def inputs_fingerprint(programme: Programme) -> tuple:
 _RANKED_UNCHANGED = Remembered(kept=32)
 
 
-def remembered(programme: Programme) -> RememberedRanking:
+def remembered(programme: Programme, mark: int | None = None) -> RememberedRanking:
     """The programme's ranking, remembered while nothing changes, then while its inputs stay the same (see
     :func:`inputs_fingerprint`); a session with writes of its own not yet committed ranks afresh and keeps
-    nothing."""
+    nothing. ``mark``: :func:`changes_mark`, where the caller has read it already."""
 
     def by_inputs() -> RememberedRanking:
         return _RANKED.get((programme.id, inputs_fingerprint(programme)),
                            lambda: RememberedRanking(*_compute_ranked(programme)))
 
-    return _RANKED_UNCHANGED.get((programme.id, changes_mark()), by_inputs)
+    return _RANKED_UNCHANGED.get((programme.id, changes_mark() if mark is None else mark), by_inputs)
 
 
 def ranked(programme: Programme) -> tuple[list[Ranked], dict[int, list[SheetTotal]]]:

@@ -25,6 +25,7 @@ from app.scoring.models import Assignment, CriterionKind, Objection, SelectionSt
 from app.scoring.operations import ScoringError
 from app.scoring.ranking import application_labels, programme_ranking, remembered, tie_labels
 from app.scoring.selection import SelectionError
+from app.statements import Remembered, changes_mark
 from forms.applications import ConfirmForm
 from forms.base import ensure_blank_rows, filled_rows, options
 from forms.scoring import (
@@ -358,12 +359,14 @@ def ranking(programme_id: int):
     if programme is None:
         abort(404)
     authorize(can_view_programme(current_user, programme))
-    ranking = remembered(programme)
+    mark = changes_mark()
+    ranking = remembered(programme, mark)
     page = paginate_list(ranking.order)
     labels = application_labels([r.application_id for r in page.items])
+    tie_options = (_TIE_OPTIONS.get((programme.id, mark), lambda: _tie_options(ranking.tied))
+                   if has_permission(current_user, Permission.SCORING_MANAGE) else Markup())
     return render_template("scoring/ranking.html", programme=programme, page=page, tie_form=TieForm(),
-                           rows=_ranking_rows(programme, page, ranking, labels),
-                           tie_options=_tie_options(ranking.tied))
+                           rows=_ranking_rows(programme, page, ranking, labels), tie_options=tie_options)
 
 
 @cache
@@ -398,6 +401,11 @@ def _ranking_rows(programme: Programme, page, ranking, labels: dict) -> Markup:
     if not html:
         html.append(f'<tr><td colspan="8" class="text-muted">{escape(_("还没有已受理的申报。"))}</td></tr>')
     return Markup("".join(html))
+
+
+# The tie form's options under the audit log's largest id (app.statements.changes_mark), as the ranking they come
+# from: a province's ranking leaves some 500 applications level, whose labels were read and written on every view.
+_TIE_OPTIONS = Remembered(kept=32)
 
 
 def _tie_options(tied: list[int]) -> Markup:

@@ -205,13 +205,19 @@ def programme_completeness(programme, site_filter=sa.true()) -> tuple[dict[Archi
 
 
 def _checklist_statement(site_filter) -> sa.Select:
-    return (sa.select(Site.id, Township.name.label("township"), Community.name.label("community"),
+    """The page's sites are chosen first, then named (as the reconciliation's, app.funding.queries)."""
+    page = (sa.select(Site.id, Site.township_id, Site.community_id, Township.sort_order, Site.rank,
                       sa.func.count().over().label("total_rows"))
             .join(Township, Township.id == Site.township_id)
-            .outerjoin(Community, Community.id == Site.community_id)
             .where(Site.programme_id == sa.bindparam("programme_id"), site_filter)
             .order_by(Township.sort_order, Site.rank, Site.id)
-            .limit(sa.bindparam("limit")).offset(sa.bindparam("offset")))
+            .limit(sa.bindparam("limit")).offset(sa.bindparam("offset"))).subquery()
+    return (sa.select(page.c.id, Township.name.label("township"), Community.name.label("community"),
+                      page.c.total_rows)
+            .select_from(page)
+            .join(Township, Township.id == page.c.township_id)
+            .outerjoin(Community, Community.id == page.c.community_id)
+            .order_by(page.c.sort_order, page.c.rank, page.c.id))
 
 
 def checklist_page(programme, site_filter, number: int, size: int) -> tuple[list[sa.Row], int]:

@@ -129,32 +129,41 @@ ProgrammeLike = Programme | ProgrammeOutline
 
 @functools.cache
 def _outline_statement() -> sa.Select:
-    programme_id = sa.bindparam("programme_id", type_=sa.Integer)
-    counts, present = _item_counts(programme_id)
     return (
         sa.select(Programme.id, Programme.name, Programme.year, Programme.status,
                   Milestone.id.label("milestone_id"), Milestone.name.label("milestone"), Milestone.kind,
-                  Milestone.due_date, present.c.for_sites, present.c.for_townships, counts.c.sites,
-                  counts.c.townships)
-        .select_from(Programme).join(counts, sa.true())
-        .outerjoin(Milestone, Milestone.programme_id == Programme.id)
-        .outerjoin(present, present.c.milestone_id == Milestone.id)
-        .where(Programme.id == programme_id).order_by(Milestone.due_date, Milestone.id)
+                  Milestone.due_date)
+        .select_from(Programme).outerjoin(Milestone, Milestone.programme_id == Programme.id)
+        .where(Programme.id == sa.bindparam("programme_id", type_=sa.Integer))
+        .order_by(Milestone.due_date, Milestone.id)
     )
 
 
-def programme_outline(programme_id: int) -> ProgrammeOutline | None:
-    """The programme's :class:`ProgrammeOutline` (None when there is no such programme), in one query: a page that
-    shows a programme's progress needs its milestones and their completeness, not the whole programme."""
+# Whether a programme's SiteMilestones are all there, under the audit log's largest id (app.statements.changes_mark;
+# sites and their milestones are audited): counting them reads every item of the programme (some 3,200 at province
+# scale), and the grid asks on every view.
+_MILESTONES_COMPLETE = Remembered(kept=64)
+
+
+def programme_outline(programme_id: int, mark: int | None = None) -> ProgrammeOutline | None:
+    """The programme's :class:`ProgrammeOutline` (None when there is no such programme): a page that shows a
+    programme's progress needs its milestones and their completeness, not the whole programme. ``mark``: the
+    :func:`changes_mark` read by the caller, under which the completeness is remembered (without it, counted)."""
     rows = select_rows(_outline_statement(), programme_id=programme_id)
     if not rows:
         return None
     first = rows[0]
     milestones = [MilestoneOutline(row.milestone_id, row.milestone, row.kind, row.due_date)
                   for row in rows if row.milestone_id is not None]
-    present = {row.milestone_id: (row.for_sites or 0, row.for_townships or 0) for row in rows}
+
+    def complete() -> bool:
+        counts = select_rows(_completeness_statement(), programme_id=programme_id)
+        present = {row.milestone_id: (row.for_sites, row.for_townships) for row in counts
+                   if row.milestone_id is not None}
+        return _complete(milestones, counts[0].sites, counts[0].townships, present)
+
     return ProgrammeOutline(first.id, first.name, first.year, first.status, milestones,
-                            _complete(milestones, first.sites, first.townships, present))
+                            complete() if mark is None else _MILESTONES_COMPLETE.get((programme_id, mark), complete))
 
 
 def ensure_site_milestones(programme: Programme) -> int:
@@ -518,16 +527,21 @@ def grid_states(programme: ProgrammeLike, sites: list[GridSite], months: list[da
 
 @functools.cache
 def _items_statement() -> sa.Select:
+    """The page's sites' items and its townships' items as two selects, each read through its own unique index:
+    as one condition with OR, PostgreSQL read every item of the programme (some 4,000 at province scale)."""
+    columns = (SiteMilestone.id, SiteMilestone.site_id, SiteMilestone.milestone_id, SiteMilestone.township_id,
+               sa.type_coerce(SiteMilestone.status, sa.String).label("status"),
+               china_date_number(SiteMilestone.submitted_at).label("submitted"))
+    of_programme = SiteMilestone.programme_id == sa.bindparam("programme_id", type_=sa.Integer)
+    items = sa.union_all(
+        sa.select(*columns).where(of_programme, SiteMilestone.site_id.in_(sa.bindparam("site_ids", expanding=True))),
+        sa.select(*columns).where(of_programme, SiteMilestone.site_id.is_(None),
+                                  SiteMilestone.township_id.in_(sa.bindparam("township_ids", expanding=True))),
+    ).subquery()
     return (
-        sa.select(SiteMilestone.id, SiteMilestone.site_id, SiteMilestone.milestone_id,
-                  sa.type_coerce(SiteMilestone.status, sa.String).label("status"),
-                  china_date_number(SiteMilestone.submitted_at).label("submitted"),
+        sa.select(items.c.id, items.c.site_id, items.c.milestone_id, items.c.status, items.c.submitted,
                   Township.name.label("township"), Township.sort_order)
-        .join(Township, Township.id == SiteMilestone.township_id)
-        .where(SiteMilestone.programme_id == sa.bindparam("programme_id", type_=sa.Integer),
-               sa.or_(SiteMilestone.site_id.in_(sa.bindparam("site_ids", expanding=True)),
-                      sa.and_(SiteMilestone.site_id.is_(None),
-                              SiteMilestone.township_id.in_(sa.bindparam("township_ids", expanding=True)))))
+        .join(Township, Township.id == items.c.township_id)
         .order_by(Township.sort_order, Township.id)
     )
 
@@ -686,10 +700,11 @@ def _progress_statement(site_filter) -> sa.Select:
 
 
 def programme_progress(programme: ProgrammeLike, site_filter=sa.true(), today: date | None = None, *,
-                       limit: int = 20) -> ProgrammeProgress:
+                       limit: int = 20, mark: int | None = None) -> ProgrammeProgress:
     """:class:`ProgrammeProgress` over every site of the programme that the filter lets through, in ONE query
     whatever the number of sites: one row per township with sites (a city has a few dozen), counted as
-    :func:`missing_by_township` counts them and in its order."""
+    :func:`missing_by_township` counts them and in its order. ``mark``: :func:`changes_mark`, where the caller
+    has read it already."""
     today = today or china_today()
     last = last_report_month(programme)
     bound = min(last, last_overdue_month(today))
@@ -710,7 +725,8 @@ def programme_progress(programme: ProgrammeLike, site_filter=sa.true(), today: d
     filtered = filter_key(site_filter)
     if filtered is None:
         return compute()
-    return _PROGRESS.get((programme.id, filtered, bound, last, limit, changes_mark()), compute)
+    return _PROGRESS.get((programme.id, filtered, bound, last, limit, changes_mark() if mark is None else mark),
+                         compute)
 
 
 # A programme's progress per viewer's site filter, remembered until any data changes (a report changes status in

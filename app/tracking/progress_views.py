@@ -27,6 +27,7 @@ from app.permissions import (
 )
 from app.places.models import Township
 from app.programmes.models import Programme
+from app.statements import changes_mark
 from app.tracking import progress
 from app.tracking.models import (
     MilestoneDocument,
@@ -164,7 +165,8 @@ def _township_options(townships: tuple[tuple[int, str], ...]) -> Markup:
 def programme(programme_id: int):
     """The milestones and the monthly grid of one page of sites; the missing reports by township and the 通报 over
     every site. A fixed number of queries whatever the number of sites, reading the columns shown, not entities."""
-    programme = progress.programme_outline(programme_id)
+    mark = changes_mark()  # read before what is remembered under it
+    programme = progress.programme_outline(programme_id, mark)
     if programme is None:
         abort(404)
     authorize(can_view_programme(current_user, programme))
@@ -174,7 +176,7 @@ def programme(programme_id: int):
             commit_quietly(db.session)
     scope = site_filter(current_user)
     today = china_today()
-    summary = progress.programme_progress(programme, scope, today, limit=OVERDUE_ROWS)
+    summary = progress.programme_progress(programme, scope, today, limit=OVERDUE_ROWS, mark=mark)
     size = current_app.config["PAGE_SIZE"]
     number = requested_page()
     # The total is the summary's count of sites: no count query for the pager.

@@ -113,3 +113,23 @@ def test_the_overview_pages_in_sql(app, busy_programme):
         assert [_shape(row) for row in second.items] == expected[4:8]
         assert second.total == townships and second.pages == -(-townships // 4)
         assert beyond.items == [] and beyond.total == townships
+
+
+def test_a_page_is_remembered_until_something_changes(app, busy_programme):
+    with app.app_context():
+        programme = db.session.get(Programme, busy_programme)
+        with app.test_request_context("/"):
+            before = township_overview(programme)
+            assert township_overview(programme) is before  # nothing changed: the same page
+        township = before.items[0].township.id
+        community = db.session.scalar(sa.select(Community.id).where(Community.township_id == township)
+                                      .order_by(Community.id.desc()).limit(1))
+        db.session.add(Application(programme_id=programme.id, township_id=township, community_id=community,
+                                   sequence=99, reference="OV-99", status=A.SUBMITTED))
+        db.session.commit()
+        with app.test_request_context("/"):
+            after = township_overview(programme)
+        assert after is not before
+        assert [_shape(row) for row in after.items] == _expected(programme, "", "")
+        row = next(row for row in after.items if row.township.id == township)
+        assert row.submitted == next(r for r in before.items if r.township.id == township).submitted + 1
