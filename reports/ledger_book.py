@@ -1,7 +1,8 @@
 """协商议事台账: every consultation (协商记录表, 001 annex 2) of the communities given, with every field of the form,
 the vote and whether the agreement holds (more than two thirds of those present voted for it,
-:func:`app.tracking.ledger.agreement_holds`). One query whatever the number of records, of the columns the sheet
-shows (no ORM objects: a city's five years are tens of thousands of records); removed records are left out.
+:func:`app.tracking.ledger.agreement_holds`). Two queries whatever the number of records: the counts, then the
+columns the sheet shows, streamed (no ORM objects: a city's five years are tens of thousands of records); removed
+records are left out.
 """
 
 from __future__ import annotations
@@ -51,12 +52,12 @@ def _matching(columns: list, condition, start: date | None, end: date | None) ->
 
 
 def records(condition=sa.true(), start: date | None = None, end: date | None = None, *,
-            limit: int | None = None) -> list[sa.Row]:
+            limit: int | None = None) -> sa.Select:
     """The records under ``condition`` held from ``start`` to ``end``, by township, community and time (the first
     ``limit`` of them): rows of the record's columns with ``township``, ``community``, ``matter_category``,
     ``matter_item`` and ``excluded_text``."""
     record = ConsultationRecord
-    query = (
+    return (
         _matching([record.id, record.topic, record.unit_level, record.unit_name, record.parties, record.held_at,
                    record.place, record.form, record.host, record.recorder, record.supervisor, record.proceedings,
                    record.present, record.votes_for, record.votes_against, record.abstain, record.outcome,
@@ -69,7 +70,19 @@ def records(condition=sa.true(), start: date | None = None, end: date | None = N
         .order_by(Township.sort_order, Township.id, Community.sort_order, Community.id, record.held_at, record.id)
         .limit(limit)
     )
-    return db.session.execute(query).all()
+
+
+class _Lines:
+    """The book's lines, read from the database as they are written, each time they are gone through: a
+    province's book lists 20,000 records with their long texts, which a worker should not hold all at once."""
+
+    def __init__(self, statement: sa.Select):
+        self._statement = statement.execution_options(yield_per=1000)
+
+    def __iter__(self):
+        titles = _titles()
+        for record in db.session.execute(self._statement):
+            yield row(record, titles)
 
 
 def counts(condition=sa.true(), start: date | None = None, end: date | None = None) -> tuple[int, int, int]:
@@ -158,15 +171,8 @@ def sheet(condition=sa.true(), start: date | None = None, end: date | None = Non
     """The book of the records under ``condition`` from ``start`` to ``end``; at most ``limit`` (by default
     :data:`LIST_LIMIT`) of them are listed, and the notes say when there are more."""
     limit = LIST_LIMIT if limit is None else limit
-    found = records(condition, start, end, limit=limit + 1)
-    listed_all = len(found) <= limit
-    if listed_all:
-        total = len(found)
-        held = sum(1 for record in found if _passed(record))
-        flagged = sum(1 for record in found if record.excluded_rule_id is not None)
-    else:
-        found = found[:limit]
-        total, held, flagged = counts(condition, start, end)
+    total, held, flagged = counts(condition, start, end)
+    listed_all = total <= limit
     notes = [_("共 %(n)d 次协商，其中 %(h)d 次协商结果成立（赞成人数超过表决人数的三分之二）。", n=total, h=held)]
     if not listed_all:
         notes.append(_("本表只列出前 %(n)s 次协商，合计行只含所列记录；请按年度或镇(街道)筛选。", n=f"{limit:,}"))
@@ -175,6 +181,5 @@ def sheet(condition=sa.true(), start: date | None = None, end: date | None = Non
                        b=end.isoformat() if end else "…"))
     if flagged:
         notes.append(_("其中 %(n)d 次的议题属于“五不议”事项，请核实。", n=flagged))
-    titles = _titles()
-    return Sheet(name=_("协商议事台账"), columns=columns(), rows=[row(record, titles) for record in found],
+    return Sheet(name=_("协商议事台账"), columns=columns(), rows=_Lines(records(condition, start, end, limit=limit)),
                  title=title or _("协商议事台账"), notes=notes, freeze_columns=4)
