@@ -53,8 +53,8 @@ def _matching(columns: list, condition, start: date | None, end: date | None) ->
 
 def records(condition=sa.true(), start: date | None = None, end: date | None = None, *,
             limit: int | None = None) -> sa.Select:
-    """The records under ``condition`` held from ``start`` to ``end``, by township, community and time (the first
-    ``limit`` of them): rows of the record's columns with ``township``, ``community``, ``matter_category``,
+    """The statement of the records under ``condition`` held from ``start`` to ``end``, by township, community and
+    time (the first ``limit`` of them): the record's columns with ``township``, ``community``, ``matter_category``,
     ``matter_item`` and ``excluded_text``."""
     record = ConsultationRecord
     return (

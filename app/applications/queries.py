@@ -123,8 +123,8 @@ def _overview_statement(by_size: bool, has_due: bool, near_deadline: bool, state
 
     submitted = sum((count(status) for status in SUBMITTED_OR_LATER), sa.literal(0))
     late = sa.func.coalesce(counts.c.late, 0)
-    missing = sa.case((minimum(_township_size(Township.id, official)) - submitted > 0,
-                       minimum(_township_size(Township.id, official)) - submitted), else_=0)
+    short = minimum(_township_size(Township.id, official)) - submitted
+    missing = sa.case((short > 0, short), else_=0)
     base_due = sa.bindparam("base_due", type_=sa.Date)
     due = (sa.case((extension.c.due_date > base_due, extension.c.due_date), else_=base_due) if has_due
            else extension.c.due_date)  # effective_due()

@@ -91,15 +91,16 @@ def _completeness_statement() -> sa.Select:
             .select_from(counts).outerjoin(present, sa.true()))
 
 
-def _milestones_complete(programme: Programme) -> bool:
-    """True when every site and township of the programme has its SiteMilestones (one query of two small groupings).
+def _milestones_complete(programme_id: int, milestones) -> bool:
+    """True when every site and township of the programme has its SiteMilestones of ``milestones`` (with ``id``
+    and ``kind``): one query of two small groupings.
 
     Counts the existing items per milestone and compares them with the sites (and the townships with sites); any
     difference sends :func:`ensure_site_milestones` to the full comparison, which adds exactly what is missing.
     """
-    rows = select_rows(_completeness_statement(), programme_id=programme.id)
+    rows = select_rows(_completeness_statement(), programme_id=programme_id)
     present = {row.milestone_id: (row.for_sites, row.for_townships) for row in rows if row.milestone_id is not None}
-    return _complete(programme.milestones, rows[0].sites, rows[0].townships, present)
+    return _complete(milestones, rows[0].sites, rows[0].townships, present)
 
 
 @dataclass(frozen=True)
@@ -155,12 +156,8 @@ def programme_outline(programme_id: int, mark: int | None = None) -> ProgrammeOu
     first = rows[0]
     milestones = [MilestoneOutline(row.milestone_id, row.milestone, row.kind, row.due_date)
                   for row in rows if row.milestone_id is not None]
-
     def complete() -> bool:
-        counts = select_rows(_completeness_statement(), programme_id=programme_id)
-        present = {row.milestone_id: (row.for_sites, row.for_townships) for row in counts
-                   if row.milestone_id is not None}
-        return _complete(milestones, counts[0].sites, counts[0].townships, present)
+        return _milestones_complete(programme_id, milestones)
 
     return ProgrammeOutline(first.id, first.name, first.year, first.status, milestones,
                             complete() if mark is None else _MILESTONES_COMPLETE.get((programme_id, mark), complete))
@@ -172,7 +169,7 @@ def ensure_site_milestones(programme: Programme) -> int:
     Pages call it on every view: when nothing is missing (the usual case) it costs one query, whatever the number
     of sites.
     """
-    if _milestones_complete(programme):
+    if _milestones_complete(programme.id, programme.milestones):
         return 0
     sites = db.session.scalars(sa.select(Site).where(Site.programme_id == programme.id)).all()
     if not sites:
