@@ -45,21 +45,26 @@ def _machine(run: dict) -> list[str]:
 def _run_section(run: dict, city: dict | None) -> list[str]:
     title = f"## {run['database']} · {run['scale']} scale · {run['workers']} gunicorn workers"
     generated = f"generated in {run['generate_s']:.0f} s" if run.get("generate_s") else "database reused"
+    rounds = run.get("rounds", 1)  # runs before session 8 measured each page once
+    passes = (f" in each of {rounds} rounds (each page and floor shown by its round with the median p95)"
+              if rounds > 1 else "")
     lines = [title, "", f"{run['machine']['database']}; {run['connections']} connections, {run['duration_s']} s of "
-             f"load per page; {generated}; measured {run['when']}.", ""]
+             f"load per page{passes}; {generated}; measured {run['when']}.", ""]
     if probe := run.get("cpu_probe_ms"):  # runs before session 6 have none
         lines += [f"CPU speed probe (`bench.run.cpu_probe_ms`, lower is faster): {probe['start']:.0f} ms before the "
                   f"load, {probe['end']:.0f} ms after.", ""]
     bare = run["floor"]["bare"]
     lines += [f"Floor, bare page (`/_floor/bare`): p50 {bare['p50_ms']:.1f} ms, p95 {bare['p95_ms']:.1f} ms, "
               f"{bare['rps']:.0f} requests/s.", ""]
-    header = "| page | rows | p50 ms | p95 ms | req/s | floor list p95 ms | × floor | SQL queries | errors |"
+    header = ("| page | rows | p50 ms | p95 ms | p95 of each round | req/s | floor list p95 ms | × floor | SQL queries "
+              "| errors |")
     if city:
         header += " × city p95 |"
     lines += [header, "|" + "---|" * (header.count("|") - 1)]
     city_pages = {page["name"]: page for page in city["pages"]} if city else {}
     for page in run["pages"]:
-        row = (f"| {page['name']} | {page['rows']} | {page['p50_ms']:.1f} | {page['p95_ms']:.1f} | "
+        each_round = ", ".join(f"{value:.0f}" for value in page.get("p95_rounds_ms", [page["p95_ms"]]))
+        row = (f"| {page['name']} | {page['rows']} | {page['p50_ms']:.1f} | {page['p95_ms']:.1f} | {each_round} | "
                f"{page['rps']:.0f} | {page['floor_list_p95_ms']:.1f} | {page['ratio_p95']:.2f} | {page['queries']} | "
                f"{page['errors']} |")
         if city:
