@@ -1,5 +1,8 @@
 # 示范点项目管理 — the two commands a newcomer needs: `make run` and `make test`.
-PYTHON ?= python3
+# The distribution's Python when it can make a virtualenv: Debian builds it with profile-guided optimisation and
+# links it statically, and a worker spends 10-15 % less CPU per request on it than on a default source build
+# (pyenv's; docs/performance/NOTES.md, session 8). PYTHON=... chooses another.
+PYTHON ?= $(shell /usr/bin/python3 -c 'import ensurepip, venv, sys; print(sys.executable)' 2>/dev/null || echo python3)
 VENV ?= .venv
 HOST ?= 127.0.0.1
 PORT ?= 5000
