@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import struct
 import zipfile
 from datetime import date, timedelta
@@ -390,6 +391,9 @@ def test_overview_counts_and_percentages_in_a_bounded_number_of_queries(app, cli
     text = page.get_data(as_text=True)
     assert f'data-site="{anhai}"' in text and f'data-site="{cizao}"' in text
     assert "25%" in text and "12%" in text  # 2 of 8 kinds, 1 of 8 kinds
+    row = re.search(rf'<tr data-site="{anhai}">(.*?)</tr>', text).group(1)
+    cells = re.findall(r'<td class="text-center( table-warning)?">(\d+)</td>', row)
+    assert cells == [("", "1") if kind in (K.MEETINGS, K.PLAN) else (" table-warning", "0") for kind in archive.KINDS]
 
     for number in range(6):
         for kind in K:
