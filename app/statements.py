@@ -72,8 +72,8 @@ class Remembered:
         self._kept = kept
         REMEMBERED.append(self)
 
-    def get(self, key, compute: Callable[[], object]):
-        if db.session.info.get("wrote"):
+    def get(self, key: tuple, compute: Callable[[], object]):
+        if db.session.info.get("wrote") or any(part is UNSETTLED for part in key):
             return compute()
         if key in self._results:
             self._results.move_to_end(key)
@@ -90,13 +90,36 @@ class Remembered:
 REMEMBERED: list[Remembered] = []
 
 
+class _Unsettled:
+    """What :func:`changes_mark` gives while another transaction that has written is still open (PostgreSQL): ids
+    are handed out in the order rows are written, not in the order their transactions commit, so a smaller id can
+    still commit after a larger one is seen; nothing read meanwhile is remembered (:class:`Remembered` computes
+    and keeps nothing under a key that holds it)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNSETTLED"
+
+
+UNSETTLED = _Unsettled()
+
+
 @functools.cache
-def _changes_mark_statement() -> sa.Select:
+def _changes_mark_statement(postgresql: bool) -> sa.Select:
     audit = sa.table("audit_log", sa.column("id", sa.Integer))
-    return sa.select(sa.func.max(audit.c.id))
+    largest = sa.func.max(audit.c.id)
+    if not postgresql:  # SQLite has one writer at a time: ids commit in their order
+        return sa.select(largest, sa.true())
+    # Another backend with a transaction id has written and not yet ended (a change's own rows are written, and
+    # its transaction id assigned, before its audit row takes an id).
+    activity = sa.table("pg_stat_activity", sa.column("backend_xid"), sa.column("pid", sa.Integer))
+    writing = (sa.select(sa.literal(1)).select_from(activity)
+               .where(activity.c.backend_xid.is_not(None), activity.c.pid != sa.func.pg_backend_pid()))
+    return sa.select(largest, ~sa.exists(writing))
 
 
-def changes_mark() -> int | None:
+def changes_mark() -> int | _Unsettled | None:
     """A fingerprint of ALL domain data: the audit log's largest id. Every change of a model marked ``__audited__``
     (insert, update, soft delete) writes its audit row in the same flush (app/audit/operations.py), and the app
     changes domain rows through the ORM only, so a committed change always comes with a larger id. Read from the
@@ -104,8 +127,11 @@ def changes_mark() -> int | None:
     compute again; it suits totals that are read far more often than anything changes, and whose own inputs (rows
     updated in place) have no cheaper fingerprint. (The audit purge deletes only rows older than the retention
     period, never the newest.) Pending changes are flushed first, as for any read, so a session's own changes
-    count as writes for :class:`Remembered`."""
-    return select_rows(_changes_mark_statement())[0][0]
+    count as writes for :class:`Remembered`. While another transaction that wrote is open on PostgreSQL, the mark
+    is :data:`UNSETTLED` and nothing is remembered under it."""
+    postgresql = db.session.get_bind().dialect.name == "postgresql"
+    largest, settled = select_rows(_changes_mark_statement(postgresql))[0]
+    return largest if settled else UNSETTLED
 
 
 def filter_key(site_filter: sa.ColumnElement) -> tuple | None:

@@ -128,3 +128,37 @@ def test_a_connection_the_server_dropped_while_idle_is_replaced(own_app, app):
         assert other.scalar(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": backend}) is True
     with application.app_context():
         assert db.session.scalar(sa.text("SELECT pg_backend_pid()")) != backend
+
+
+def test_nothing_is_remembered_while_another_transaction_that_wrote_is_open(own_app):
+    """changes_mark (the audit log's largest id) fingerprints what is committed only when ids commit in their order:
+    on PostgreSQL a transaction holding a smaller id can still commit after a larger one is seen, so while another
+    transaction that wrote is open the mark is UNSETTLED and Remembered keeps nothing (SQLite has one writer at a
+    time)."""
+    from app.audit.models import AuditAction, AuditLog
+    from app.database import utcnow
+    from app.statements import REMEMBERED, UNSETTLED, Remembered, changes_mark
+
+    second = own_app()
+    memo = Remembered()
+    try:
+        with second.app_context():
+            settled = changes_mark()
+            assert settled is not UNSETTLED
+            assert memo.get(("page", settled), lambda: "first") == "first"
+            assert memo.get(("page", settled), lambda: "again") == "first"  # remembered
+            db.session.commit()
+            if db.engine.dialect.name != "postgresql":
+                return
+            with db.engine.connect() as other:  # another worker's change, written and not yet committed
+                other.execute(sa.insert(AuditLog).values(at=utcnow(), actor_name="other", action=AuditAction.UPDATE,
+                                                         object_type="Site", object_id="1", summary="open", ip=""))
+                assert changes_mark() is UNSETTLED
+                assert memo.get(("page", UNSETTLED), lambda: "a") == "a"
+                assert memo.get(("page", UNSETTLED), lambda: "b") == "b"  # computed again: nothing was kept
+                db.session.commit()
+                other.rollback()
+            assert changes_mark() == settled
+            assert memo.get(("page", settled), lambda: "again") == "first"
+    finally:
+        REMEMBERED.remove(memo)
