@@ -18,7 +18,7 @@ from app.extensions import db
 from app.funding.models import Allocation, Disbursement, Site, SpendingLine
 from app.places.models import Community, Township
 from app.programmes.models import FundingSource, FundingTier, Programme
-from app.statements import Remembered, filter_key, scoped_statement, select_rows
+from app.statements import Remembered, changes_mark, filter_key, scoped_statement, select_rows
 
 # A site paid this long ago that has recorded no spending is flagged.
 IDLE_AFTER = timedelta(days=90)
@@ -226,17 +226,29 @@ def _site_page_statement(site_filter) -> sa.Select:
     )
 
 
-def site_page(programme: Programme, site_filter, number: int, size: int) -> tuple[list[sa.Row], int]:
+def site_page(programme: Programme, site_filter, number: int, size: int,
+              mark: int | None = None) -> tuple[list[sa.Row], int]:
     """Page ``number`` (from 1) of ``size`` sites in the reconciliation's order (township, then rank), as the
     columns a line of the reconciliation page shows (``id``, ``township_id``, ``township``, ``community``,
     ``tier``), and how many sites the filter lets through in all. One statement (the count is a window over the same
-    rows); a page past the end costs a count more."""
-    rows = select_rows(scoped_statement(_site_page_statement, site_filter), programme_id=programme.id, limit=size,
-                       offset=(number - 1) * size)
-    if rows or number == 1:
-        return rows, rows[0].total if rows else 0
-    return rows, db.session.scalar(sa.select(sa.func.count(Site.id))
-                                   .where(Site.programme_id == programme.id, site_filter))
+    rows); a page past the end costs a count more. ``mark``: the :func:`changes_mark` the caller read, under which
+    the page is remembered (sites, their places and tiers are audited); None: read it."""
+
+    def read() -> tuple[list[sa.Row], int]:
+        rows = select_rows(scoped_statement(_site_page_statement, site_filter), programme_id=programme.id,
+                           limit=size, offset=(number - 1) * size)
+        if rows or number == 1:
+            return rows, rows[0].total if rows else 0
+        return rows, db.session.scalar(sa.select(sa.func.count(Site.id))
+                                       .where(Site.programme_id == programme.id, site_filter))
+
+    filtered = filter_key(site_filter)
+    if mark is None or filtered is None:
+        return read()
+    return _SITE_PAGES.get((programme.id, filtered, number, size, mark), read)
+
+
+_SITE_PAGES = Remembered()
 
 
 @dataclass
@@ -276,18 +288,6 @@ def _site_sums_statement(where) -> sa.Select:
             .group_by(summed.site_id, summed.township_id, summed.source_id))
 
 
-@functools.cache
-def _ledgers_fingerprint_statement() -> sa.Select:
-    """One row that changes with every line added to a ledger and every site added to the programme. The ledgers are
-    append-only (a correction is a new line), so the largest id of each tells whether a line came; the ids are read
-    from the primary keys, whatever the size of the tables."""
-    sites = Site.__table__.c
-    columns = [sa.select(sa.func.max(model.__table__.c.id)).scalar_subquery() for _name, model in LEDGERS]
-    programme_sites = sa.select(sa.func.count(sites.id), sa.func.max(sites.id)).where(
-        sites.programme_id == sa.bindparam("programme_id")).subquery()
-    return sa.select(*columns, *programme_sites.c)
-
-
 Figures = tuple[int, int, int]  # allocated, disbursed, spent
 
 
@@ -299,16 +299,18 @@ class _LedgerSums:
     townships: dict[int, dict[int, Figures]]  # township id: {source id: figures}
     sources: dict[int, Figures]  # source id: figures over every site
     first_payment: dict[int, date]  # site id: its first (positive) disbursement
+    source_names: list[tuple[int, str]]  # (id, name) of the sources, in the order the pages list them
 
 
-# The ledger sums of a programme by site (per viewer's site filter), remembered under the ledgers' fingerprint: the
-# page shows the totals of every township and source on every view, and reading them (every line of a programme of
-# some 1,600 sites at province scale) costs 25 ms; the page's own sites are then looked up, not read again. A few
-# programmes are kept: an entry holds a figure per site and source (about 1 MB at province scale).
+# The ledger sums of a programme by site (per viewer's site filter), remembered under app.statements.changes_mark
+# (the ledgers, sites and sources are audited): the page shows the totals of every township and source on every
+# view, and reading them (every line of a programme of some 1,600 sites at province scale) costs 25 ms; the page's
+# own sites are then looked up, not read again. A few programmes are kept: an entry holds a figure per site and
+# source (about 1 MB at province scale).
 _LEDGER_SUMS = Remembered(kept=8)
 
 
-def _ledger_sums(programme: Programme, site_filter) -> _LedgerSums:
+def _ledger_sums(programme: Programme, site_filter, mark: int | None) -> _LedgerSums:
     def compute() -> _LedgerSums:
         sites: dict[int, dict[int, Figures]] = defaultdict(dict)
         townships: dict[int, dict[int, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0, 0]))
@@ -325,21 +327,24 @@ def _ledger_sums(programme: Programme, site_filter) -> _LedgerSums:
         summed_townships = {township_id: {source_id: tuple(summed) for source_id, summed in by_source.items()}
                             for township_id, by_source in townships.items()}
         summed_sources = {source_id: tuple(summed) for source_id, summed in sources.items()}
-        return _LedgerSums(dict(sites), summed_townships, summed_sources, first_payment)
+        names = {row.id: (row.sort_order, row.name) for row in select_rows(
+            _source_names_statement(), source_ids=list(summed_sources))} if summed_sources else {}
+        order = sorted(names, key=lambda source_id: (names[source_id][0], source_id))
+        return _LedgerSums(dict(sites), summed_townships, summed_sources, first_payment,
+                           [(source_id, names[source_id][1]) for source_id in order])
 
     filtered = filter_key(site_filter)
     if filtered is None:
         return compute()
-    fingerprint = tuple(select_rows(_ledgers_fingerprint_statement(), programme_id=programme.id)[0])
-    return _LEDGER_SUMS.get((programme.id, filtered, fingerprint), compute)
+    return _LEDGER_SUMS.get((programme.id, filtered, changes_mark() if mark is None else mark), compute)
 
 
 def page_sums(programme: Programme, site_ids: list[int], township_ids: list[int],
-              site_filter=sa.true()) -> PageSums:
+              site_filter=sa.true(), mark: int | None = None) -> PageSums:
     """The sums of the three ledgers for one page of sites (``site_ids``, in ``township_ids``) and the totals over
     EVERY site the filter lets through, with the names of the sources: looked up in :func:`_ledger_sums`,
-    remembered while no ledger line and no site is added."""
-    ledgers = _ledger_sums(programme, site_filter)
+    remembered until the next change (``mark``: the :func:`changes_mark` the caller read; None: read here)."""
+    ledgers = _ledger_sums(programme, site_filter, mark)
     sites = {site_id: {source_id: Totals(*figures) for source_id, figures in ledgers.sites[site_id].items()}
              for site_id in site_ids if site_id in ledgers.sites}
     first_payment = {site_id: ledgers.first_payment[site_id] for site_id in site_ids
@@ -349,10 +354,7 @@ def page_sums(programme: Programme, site_ids: list[int], township_ids: list[int]
         for figures in ledgers.townships.get(township_id, {}).values():
             townships.setdefault(township_id, Totals()).add(Totals(*figures))
     sources = {source_id: Totals(*figures) for source_id, figures in ledgers.sources.items()}
-    names = {row.id: (row.sort_order, row.name) for row in select_rows(
-        _source_names_statement(), source_ids=list(sources))} if sources else {}
-    order = sorted(names, key=lambda source_id: (names[source_id][0], source_id))
-    return PageSums(sites, townships, sources, [(i, names[i][1]) for i in order], first_payment)
+    return PageSums(sites, townships, sources, ledgers.source_names, first_payment)
 
 
 @functools.cache

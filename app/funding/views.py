@@ -36,6 +36,7 @@ from app.permissions import (
     site_filter,
 )
 from app.programmes.models import FundingSource, Programme
+from app.statements import changes_mark
 from forms.base import ensure_blank_rows, filled_rows, options
 from forms.funding import (
     AllocationForm,
@@ -105,10 +106,12 @@ def programme(programme_id: int):
     scope = site_filter(current_user)
     size = current_app.config["PAGE_SIZE"]
     number = requested_page()
-    rows, count = site_page(programme, scope, number, size)
+    mark = changes_mark()  # read before what is remembered under it
+    rows, count = site_page(programme, scope, number, size, mark)
     page = CappedPage(rows, number, size, count, False, number * size < count)
     if rows:
-        sums = page_sums(programme, [row.id for row in rows], sorted({row.township_id for row in rows}), scope)
+        sums = page_sums(programme, [row.id for row in rows], sorted({row.township_id for row in rows}), scope,
+                         mark)
     else:  # past the last page: nothing listed and nothing summed, as before
         sums = PageSums({}, {}, {}, [], {})
     total = Totals()

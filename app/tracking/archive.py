@@ -188,9 +188,11 @@ def _completeness_statement(site_filter) -> sa.Select:
 _COMPLETENESS = Remembered()
 
 
-def programme_completeness(programme, site_filter=sa.true()) -> tuple[dict[ArchiveKind, int], int]:
+def programme_completeness(programme, site_filter=sa.true(), mark: int | None = None
+                           ) -> tuple[dict[ArchiveKind, int], int]:
     """Over every site of the programme the filter lets through: ({kind: sites with at least one item of it},
-    the number of sites with all eight kinds), in one statement whatever the number of sites."""
+    the number of sites with all eight kinds), in one statement whatever the number of sites. ``mark``: the
+    :func:`changes_mark` the caller read (otherwise read here)."""
 
     def compute() -> tuple[dict[ArchiveKind, int], int]:
         counts = {kind: number for kind, number in select_rows(
@@ -201,7 +203,7 @@ def programme_completeness(programme, site_filter=sa.true()) -> tuple[dict[Archi
     filtered = filter_key(site_filter)
     if filtered is None:
         return compute()
-    return _COMPLETENESS.get((programme.id, filtered, changes_mark()), compute)
+    return _COMPLETENESS.get((programme.id, filtered, changes_mark() if mark is None else mark), compute)
 
 
 def _checklist_statement(site_filter) -> sa.Select:
@@ -229,6 +231,26 @@ def checklist_page(programme, site_filter, number: int, size: int) -> tuple[list
         first = select_rows(statement, programme_id=programme.id, limit=1, offset=0)
         return [], first[0].total_rows if first else 0
     return rows, rows[0].total_rows if rows else 0
+
+
+# Pages of the checklist (their sites and the count of each kind) per viewer's site filter, under
+# app.statements.changes_mark (sites, townships, communities and archive items are audited).
+_CHECKLIST_PAGES = Remembered()
+
+
+def checklist_page_with_counts(programme, site_filter, number: int, size: int, mark: int | None
+                               ) -> tuple[list[sa.Row], int, dict[int, dict[ArchiveKind, int]]]:
+    """:func:`checklist_page` and the :func:`completeness_many` of its sites, remembered under ``mark`` (the
+    :func:`changes_mark` the caller read; None: read them). The results are shared: read them only."""
+
+    def read() -> tuple[list[sa.Row], int, dict[int, dict[ArchiveKind, int]]]:
+        sites, total = checklist_page(programme, site_filter, number, size)
+        return sites, total, completeness_many(site.id for site in sites)
+
+    filtered = filter_key(site_filter)
+    if mark is None or filtered is None:
+        return read()
+    return _CHECKLIST_PAGES.get((programme.id, filtered, number, size, mark), read)
 
 
 def percent_complete(counts: dict[ArchiveKind, int]) -> int:

@@ -26,6 +26,7 @@ from app.permissions import (
     site_filter,
 )
 from app.programmes.models import Programme
+from app.statements import changes_mark
 from app.tracking import archive
 from app.tracking.archive import ArchiveError
 from app.tracking.models import ArchiveItem, ArchiveKind
@@ -142,10 +143,10 @@ def programme(programme_id: int):
     scope = site_filter(current_user)
     size = current_app.config["PAGE_SIZE"]
     number = requested_page()
-    sites, total = archive.checklist_page(programme, scope, number, size)
+    mark = changes_mark()  # read before what is remembered under it
+    sites, total, counts = archive.checklist_page_with_counts(programme, scope, number, size, mark)
     page = CappedPage(sites, number, size, total, False, number * size < total)
-    counts = archive.completeness_many(site.id for site in sites)
-    sites_with, complete = archive.programme_completeness(programme, scope)
+    sites_with, complete = archive.programme_completeness(programme, scope, mark)
     return render_template("archive/programme.html", programme=programme, rows=_checklist_rows(sites, counts),
                            kinds=archive.KINDS, sites_with=sites_with, complete=complete, page=page,
                            kind_titles=[kind.title for kind in archive.KINDS])

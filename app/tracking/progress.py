@@ -140,27 +140,28 @@ def _outline_statement() -> sa.Select:
     )
 
 
-# Whether a programme's SiteMilestones are all there, under the audit log's largest id (app.statements.changes_mark;
-# sites and their milestones are audited): counting them reads every item of the programme (some 3,200 at province
-# scale), and the grid asks on every view.
-_MILESTONES_COMPLETE = Remembered(kept=64)
+# A programme's outline under the audit log's largest id (app.statements.changes_mark; programmes, milestones, sites
+# and their milestone items are audited): whether its SiteMilestones are all there reads every item of the
+# programme (some 3,200 at province scale), and the grid asks on every view.
+_OUTLINES = Remembered(kept=64)
 
 
 def programme_outline(programme_id: int, mark: int | None = None) -> ProgrammeOutline | None:
     """The programme's :class:`ProgrammeOutline` (None when there is no such programme): a page that shows a
     programme's progress needs its milestones and their completeness, not the whole programme. ``mark``: the
-    :func:`changes_mark` read by the caller, under which the completeness is remembered (without it, counted)."""
-    rows = select_rows(_outline_statement(), programme_id=programme_id)
-    if not rows:
-        return None
-    first = rows[0]
-    milestones = [MilestoneOutline(row.milestone_id, row.milestone, row.kind, row.due_date)
-                  for row in rows if row.milestone_id is not None]
-    def complete() -> bool:
-        return _milestones_complete(programme_id, milestones)
+    :func:`changes_mark` read by the caller, under which the outline is remembered (without it, read)."""
 
-    return ProgrammeOutline(first.id, first.name, first.year, first.status, milestones,
-                            complete() if mark is None else _MILESTONES_COMPLETE.get((programme_id, mark), complete))
+    def read() -> ProgrammeOutline | None:
+        rows = select_rows(_outline_statement(), programme_id=programme_id)
+        if not rows:
+            return None
+        first = rows[0]
+        milestones = [MilestoneOutline(row.milestone_id, row.milestone, row.kind, row.due_date)
+                      for row in rows if row.milestone_id is not None]
+        return ProgrammeOutline(first.id, first.name, first.year, first.status, milestones,
+                                _milestones_complete(programme_id, milestones))
+
+    return read() if mark is None else _OUTLINES.get((programme_id, mark), read)
 
 
 def ensure_site_milestones(programme: Programme) -> int:
@@ -543,6 +544,29 @@ def _items_statement() -> sa.Select:
     )
 
 
+# Pages of the grid (their sites, reports and milestone items, all audited) per viewer's site filter, under
+# app.statements.changes_mark: a page reads three tables and turns a row per report into its sites.
+_GRID_PAGES = Remembered()
+
+
+def grid_page_and_items(programme: ProgrammeLike, site_filter=sa.true(), *, limit: int, offset: int,
+                        mark: int | None) -> tuple[list[GridSite], list[sa.Row]]:
+    """:func:`grid_page` and the :func:`page_milestone_items` of its sites and their townships, remembered under
+    ``mark`` (the :func:`changes_mark` the caller read; None: read them). The results are shared: read them only."""
+
+    def read() -> tuple[list[GridSite], list[sa.Row]]:
+        sites = grid_page(programme, site_filter, limit=limit, offset=offset)
+        if not sites:
+            return sites, []
+        return sites, page_milestone_items(programme, [site.id for site in sites],
+                                           {site.township_id for site in sites})
+
+    filtered = filter_key(site_filter)
+    if mark is None or filtered is None:
+        return read()
+    return _GRID_PAGES.get((programme.id, filtered, limit, offset, mark), read)
+
+
 def page_milestone_items(programme: ProgrammeLike, site_ids: list[int], township_ids: set[int]) -> list[sa.Row]:
     """The SiteMilestones of these sites and the township-level ones of these townships, as columns: ``id``,
     ``site_id``, ``milestone_id``, ``status`` (its value), ``submitted`` (:func:`date_number` of the China date
@@ -748,11 +772,19 @@ def _notices_statement(one_township: bool) -> sa.Select:
     )
 
 
-def notices_of(programme: ProgrammeLike, township_id: int | None = None) -> list[sa.Row]:
+def notices_of(programme: ProgrammeLike, township_id: int | None = None, mark: int | None = None) -> list[sa.Row]:
     """The programme's 通报, the latest first (only those to ``township_id`` when given): ``title``, ``township``
-    (its name), ``issued_on``, ``content``."""
-    return select_rows(_notices_statement(township_id is not None), programme_id=programme.id,
-                       township_id=township_id)
+    (its name), ``issued_on``, ``content``. ``mark``: the :func:`changes_mark` the caller read, under which they are
+    remembered (notices and townships are audited)."""
+
+    def read() -> list[sa.Row]:
+        return select_rows(_notices_statement(township_id is not None), programme_id=programme.id,
+                           township_id=township_id)
+
+    return read() if mark is None else _NOTICES.get((programme.id, township_id, mark), read)
+
+
+_NOTICES = Remembered()
 
 
 def issue_notice(programme: Programme, township_id: int, title: str, content: str, user) -> ProgressNotice:

@@ -180,11 +180,10 @@ def programme(programme_id: int):
     size = current_app.config["PAGE_SIZE"]
     number = requested_page()
     # The total is the summary's count of sites: no count query for the pager.
-    sites = progress.grid_page(programme, scope, limit=size, offset=(number - 1) * size) if summary.sites else []
+    sites, items = progress.grid_page_and_items(programme, scope, limit=size, offset=(number - 1) * size,
+                                                mark=mark) if summary.sites else ([], [])
     page = CappedPage(sites, number, size, summary.sites, False, number * size < summary.sites)
     names = _names(sites)
-    items = progress.page_milestone_items(
-        programme, [site.id for site in sites], {site.township_id for site in sites}) if sites else []
     titles = {status.value: status.title for status in MilestoneStatus}
     milestones = [m for m in programme.milestones if m.kind in progress.SITE_KINDS]
     notice_form = NoticeForm()
@@ -198,7 +197,7 @@ def programme(programme_id: int):
         month_labels=[f"{month:%Y-%m}" for month in summary.months],
         township_items=_township_items(items, programme.milestones, titles, today),
         overdue=summary.overdue, overdue_more=summary.overdue_townships - len(summary.overdue),
-        notices=progress.notices_of(programme, township_scope(current_user)), notice_form=notice_form,
+        notices=progress.notices_of(programme, township_scope(current_user), mark), notice_form=notice_form,
         township_options=_township_options(tuple(summary.with_sites)),
     )
 

@@ -403,6 +403,11 @@ def test_overview_counts_and_percentages_in_a_bounded_number_of_queries(app, cli
     assert page.status_code == 200
     assert many.count == few.count, many.statements
     assert page.get_data(as_text=True).count("100%") == 2
+    # Until the next change the page's sites, their counts and the totals are remembered (changes_mark).
+    with count_queries() as again:
+        repeated = client.get(url)
+    assert again.count == few.count - 3, again.statements
+    assert repeated.get_data(as_text=True) == page.get_data(as_text=True)
 
     with app.app_context():
         counts = archive.completeness_many([anhai, cizao, 999999])

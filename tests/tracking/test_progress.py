@@ -269,7 +269,7 @@ def test_grid_query_count_is_bounded(app, client, login_as, tracked, count_queri
     login_as("bureau")
     client.get(f"/progress/programmes/{tracked.programme}")
     with count_queries() as small:
-        client.get(f"/progress/programmes/{tracked.programme}")
+        before = client.get(f"/progress/programmes/{tracked.programme}").get_data(as_text=True)
     with app.app_context():
         year = china_today().year
         for site in tracked.sites:
@@ -277,10 +277,13 @@ def test_grid_query_count_is_bounded(app, client, login_as, tracked, count_queri
                 db.session.add(MonthlyReport(site_id=site, month=date(year, month, 1), status=ReportStatus.SUBMITTED,
                                              work_done="x", submitted_at=_china(date(year, month, 10))))
         db.session.commit()
-    # The totals over the programme and the completeness of its milestones are counted again once after a change,
-    # then remembered (programme_progress, programme_outline).
+    # What the page shows is read again once after a change, then remembered under changes_mark: the outline and
+    # its milestones' completeness, the totals over the programme, the page's sites with their reports and items,
+    # the notices.
     with count_queries() as first:
-        client.get(f"/progress/programmes/{tracked.programme}")
+        after = client.get(f"/progress/programmes/{tracked.programme}").get_data(as_text=True)
     with count_queries() as large:
-        client.get(f"/progress/programmes/{tracked.programme}")
-    assert large.count == small.count and first.count == small.count + 2
+        again = client.get(f"/progress/programmes/{tracked.programme}").get_data(as_text=True)
+    assert large.count == small.count and first.count == small.count + 6
+    assert 'data-state="on_time"' not in before and 'data-state="on_time"' in after
+    assert again == after
