@@ -54,7 +54,7 @@ def _target(text: str, target: str, run: str) -> str:
 
 def test_targets_are_judged_from_the_numbers():
     city = _run("sqlite", "city", [_page("ranking", 70.0, rounds=[70.0, 65.0, 120.0]),
-                                   _page("audit-log search", 130.0, floor_p95=60.0)])
+                                   _page("audit-log search", 130.0, floor_p95=60.0) | {"queries_remembered": 2}])
     province = _run("sqlite", "province", [_page("ranking", 150.0), _page("audit-log search", 400.0)])
     text = render({("sqlite", "city"): city, ("sqlite", "province"): province})
 
@@ -68,6 +68,7 @@ def test_targets_are_judged_from_the_numbers():
     assert "**missed**" in province_ratio and "audit-log search ×3.08" in province_ratio
     assert "in each of 3 rounds" in text
     assert "| ranking | 50 | 56.0 | 70.0 | 70, 65, 120 |" in text  # every round's p95 next to the median one
+    assert "| 1.17 | 3 | 0 |" in text and "| 2.17 | 3 (2) | 0 |" in text  # statements, then those of a repeat view
 
 
 def test_a_run_within_every_target_is_met_throughout():
