@@ -104,6 +104,9 @@ class _Unsettled:
 
 UNSETTLED = _Unsettled()
 
+# What :func:`changes_mark` gives, and what the functions that key results on it take (None: read it themselves).
+Mark = int | _Unsettled | None
+
 
 @functools.cache
 def _changes_mark_statement(postgresql: bool) -> sa.Select:
@@ -119,7 +122,7 @@ def _changes_mark_statement(postgresql: bool) -> sa.Select:
     return sa.select(largest, ~sa.exists(writing))
 
 
-def changes_mark() -> int | _Unsettled | None:
+def changes_mark() -> Mark:
     """A fingerprint of ALL domain data: the audit log's largest id. Every change of a model marked ``__audited__``
     (insert, update, soft delete) writes its audit row in the same flush (app/audit/operations.py), and the app
     changes domain rows through the ORM only, so a committed change always comes with a larger id. Read from the

@@ -18,7 +18,7 @@ from app.extensions import db
 from app.funding.models import Allocation, Disbursement, Site, SpendingLine
 from app.places.models import Community, Township
 from app.programmes.models import FundingSource, FundingTier, Programme
-from app.statements import Remembered, changes_mark, filter_key, scoped_statement, select_rows
+from app.statements import Mark, Remembered, changes_mark, filter_key, scoped_statement, select_rows
 
 # A site paid this long ago that has recorded no spending is flagged.
 IDLE_AFTER = timedelta(days=90)
@@ -227,7 +227,7 @@ def _site_page_statement(site_filter) -> sa.Select:
 
 
 def site_page(programme: Programme, site_filter, number: int, size: int,
-              mark: int | None = None) -> tuple[list[sa.Row], int]:
+              mark: Mark = None) -> tuple[list[sa.Row], int]:
     """Page ``number`` (from 1) of ``size`` sites in the reconciliation's order (township, then rank), as the
     columns a line of the reconciliation page shows (``id``, ``township_id``, ``township``, ``community``,
     ``tier``), and how many sites the filter lets through in all. One statement (the count is a window over the same
@@ -310,7 +310,7 @@ class _LedgerSums:
 _LEDGER_SUMS = Remembered(kept=8)
 
 
-def _ledger_sums(programme: Programme, site_filter, mark: int | None) -> _LedgerSums:
+def _ledger_sums(programme: Programme, site_filter, mark: Mark) -> _LedgerSums:
     def compute() -> _LedgerSums:
         sites: dict[int, dict[int, Figures]] = defaultdict(dict)
         townships: dict[int, dict[int, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0, 0]))
@@ -340,7 +340,7 @@ def _ledger_sums(programme: Programme, site_filter, mark: int | None) -> _Ledger
 
 
 def page_sums(programme: Programme, site_ids: list[int], township_ids: list[int],
-              site_filter=sa.true(), mark: int | None = None) -> PageSums:
+              site_filter=sa.true(), mark: Mark = None) -> PageSums:
     """The sums of the three ledgers for one page of sites (``site_ids``, in ``township_ids``) and the totals over
     EVERY site the filter lets through, with the names of the sources: looked up in :func:`_ledger_sums`,
     remembered until the next change (``mark``: the :func:`changes_mark` the caller read; None: read here)."""

@@ -15,7 +15,7 @@ from app.places.models import Community, Township
 from app.programmes.models import Programme
 from app.scoring.aggregate import Ranked, SheetTotal, display, heaviest_group, rank
 from app.scoring.models import Assignment, Score, SheetStatus, TieDecision
-from app.statements import Remembered, changes_mark, select_rows
+from app.statements import Mark, Remembered, changes_mark, select_rows
 
 
 @dataclass
@@ -133,7 +133,7 @@ def inputs_fingerprint(programme: Programme) -> tuple:
 _RANKED_UNCHANGED = Remembered(kept=32)
 
 
-def remembered(programme: Programme, mark: int | None = None) -> RememberedRanking:
+def remembered(programme: Programme, mark: Mark = None) -> RememberedRanking:
     """The programme's ranking, remembered while nothing changes, then while its inputs stay the same (see
     :func:`inputs_fingerprint`); a session with writes of its own not yet committed ranks afresh and keeps
     nothing. ``mark``: :func:`changes_mark`, where the caller has read it already."""

@@ -26,7 +26,7 @@ from app.extensions import db
 from app.files.storage import StoredFileCorrupt, UploadRejected, read_stored, save_upload, soft_delete
 from app.funding.models import Site
 from app.places.models import Community, Township
-from app.statements import Remembered, changes_mark, filter_key, scoped_statement, select_rows
+from app.statements import Mark, Remembered, changes_mark, filter_key, scoped_statement, select_rows
 from app.tracking.models import ArchiveItem, ArchiveKind
 
 KINDS = list(ArchiveKind)
@@ -188,7 +188,7 @@ def _completeness_statement(site_filter) -> sa.Select:
 _COMPLETENESS = Remembered()
 
 
-def programme_completeness(programme, site_filter=sa.true(), mark: int | None = None
+def programme_completeness(programme, site_filter=sa.true(), mark: Mark = None
                            ) -> tuple[dict[ArchiveKind, int], int]:
     """Over every site of the programme the filter lets through: ({kind: sites with at least one item of it},
     the number of sites with all eight kinds), in one statement whatever the number of sites. ``mark``: the
@@ -238,7 +238,7 @@ def checklist_page(programme, site_filter, number: int, size: int) -> tuple[list
 _CHECKLIST_PAGES = Remembered()
 
 
-def checklist_page_with_counts(programme, site_filter, number: int, size: int, mark: int | None
+def checklist_page_with_counts(programme, site_filter, number: int, size: int, mark: Mark
                                ) -> tuple[list[sa.Row], int, dict[int, dict[ArchiveKind, int]]]:
     """:func:`checklist_page` and the :func:`completeness_many` of its sites, remembered under ``mark`` (the
     :func:`changes_mark` the caller read; None: read them). The results are shared: read them only."""

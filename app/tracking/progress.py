@@ -20,7 +20,7 @@ from app.extensions import db
 from app.funding.models import Site, SpendingLine
 from app.places.models import Community, Township
 from app.programmes.models import Milestone, MilestoneKind, Programme, ProgrammeStatus
-from app.statements import Remembered, changes_mark, filter_key, scoped_statement, select_rows
+from app.statements import Mark, Remembered, changes_mark, filter_key, scoped_statement, select_rows
 from app.tracking.models import (
     MilestoneEvent,
     MilestoneStatus,
@@ -146,7 +146,7 @@ def _outline_statement() -> sa.Select:
 _OUTLINES = Remembered(kept=64)
 
 
-def programme_outline(programme_id: int, mark: int | None = None) -> ProgrammeOutline | None:
+def programme_outline(programme_id: int, mark: Mark = None) -> ProgrammeOutline | None:
     """The programme's :class:`ProgrammeOutline` (None when there is no such programme): a page that shows a
     programme's progress needs its milestones and their completeness, not the whole programme. ``mark``: the
     :func:`changes_mark` read by the caller, under which the outline is remembered (without it, read)."""
@@ -550,7 +550,7 @@ _GRID_PAGES = Remembered()
 
 
 def grid_page_and_items(programme: ProgrammeLike, site_filter=sa.true(), *, limit: int, offset: int,
-                        mark: int | None) -> tuple[list[GridSite], list[sa.Row]]:
+                        mark: Mark) -> tuple[list[GridSite], list[sa.Row]]:
     """:func:`grid_page` and the :func:`page_milestone_items` of its sites and their townships, remembered under
     ``mark`` (the :func:`changes_mark` the caller read; None: read them). The results are shared: read them only."""
 
@@ -721,7 +721,7 @@ def _progress_statement(site_filter) -> sa.Select:
 
 
 def programme_progress(programme: ProgrammeLike, site_filter=sa.true(), today: date | None = None, *,
-                       limit: int = 20, mark: int | None = None) -> ProgrammeProgress:
+                       limit: int = 20, mark: Mark = None) -> ProgrammeProgress:
     """:class:`ProgrammeProgress` over every site of the programme that the filter lets through, in ONE query
     whatever the number of sites: one row per township with sites (a city has a few dozen), counted as
     :func:`missing_by_township` counts them and in its order. ``mark``: :func:`changes_mark`, where the caller
@@ -772,7 +772,7 @@ def _notices_statement(one_township: bool) -> sa.Select:
     )
 
 
-def notices_of(programme: ProgrammeLike, township_id: int | None = None, mark: int | None = None) -> list[sa.Row]:
+def notices_of(programme: ProgrammeLike, township_id: int | None = None, mark: Mark = None) -> list[sa.Row]:
     """The programme's 通报, the latest first (only those to ``township_id`` when given): ``title``, ``township``
     (its name), ``issued_on``, ``content``. ``mark``: the :func:`changes_mark` the caller read, under which they are
     remembered (notices and townships are audited)."""
