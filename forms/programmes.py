@@ -37,17 +37,22 @@ class ProgrammeForm(BaseForm):
     min_large = _count(_l("达到分界时至少推荐"), 0, 100)
     submit = SubmitField(_l("保存"))
 
-    def validate_nomination_max(self, field):
-        if field.data is not None and self.nomination_min.data is not None and field.data < self.nomination_min.data:
-            raise ValidationError(_l("最多推荐数不能少于最少推荐数。"))
-
-    def validate_nomination_min(self, field):
-        if self.nomination_rule.data == NominationRule.FIXED.value and field.data is None:
-            raise ValidationError(_l("此项为必填项。"))
-
-    def validate_size_threshold(self, field):
-        if self.nomination_rule.data == NominationRule.BY_SIZE.value and field.data is None:
-            raise ValidationError(_l("此项为必填项。"))
+    def validate(self, extra_validators=None):
+        ok = super().validate(extra_validators)
+        # Checked here, not as inline validators of these fields: Optional() ends a field's chain when it is blank
+        # or absent from the request, before any inline validator runs (and an edit missing nomination_max keeps
+        # the saved maximum, under whatever minimum came).
+        rule = self.nomination_rule.data
+        required_now = {NominationRule.FIXED.value: self.nomination_min, NominationRule.BY_SIZE.value:
+                        self.size_threshold}.get(rule)
+        if required_now is not None and required_now.data is None and not required_now.errors:
+            required_now.errors.append(_l("此项为必填项。"))
+            ok = False
+        low, high = self.nomination_min.data, self.nomination_max.data
+        if high is not None and low is not None and high < low and not self.nomination_max.errors:
+            self.nomination_max.errors.append(_l("最多推荐数不能少于最少推荐数。"))
+            ok = False
+        return ok
 
 
 class FromTemplateForm(BaseForm):

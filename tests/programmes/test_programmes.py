@@ -50,6 +50,27 @@ def test_programme_form_errors_are_at_their_fields(client, login_as):
         assert f'data-field="{field}"' in page, field
 
 
+def test_a_minimum_above_the_saved_maximum_is_refused_when_the_maximum_is_not_sent(app, client, login_as):
+    """An edit that leaves nomination_max out of the request keeps the saved maximum (2): a minimum of 3 must be
+    refused at the maximum's field, not written into the table's range check (once a 500)."""
+    login_as("bureau")
+    client.post("/programmes/new", data=PROGRAMME)
+    programme_id = _programme(app, year=2035).id
+    without_maximum = {key: value for key, value in PROGRAMME.items() if key != "nomination_max"}
+    for minimum in ("3", "٣"):  # Arabic-Indic three: int() reads it as 3 too
+        response = client.post(f"/programmes/{programme_id}/edit", data=dict(without_maximum, nomination_min=minimum))
+        page = response.get_data(as_text=True)
+        assert response.status_code == 200 and "最多推荐数不能少于最少推荐数" in page
+        assert 'data-field="nomination_max"' in page
+    for blank, rule in (("nomination_min", "fixed"), ("size_threshold", "by_size")):  # the rule's own number
+        page = client.post(f"/programmes/{programme_id}/edit",
+                           data=dict(PROGRAMME, nomination_rule=rule, **{blank: ""})).get_data(as_text=True)
+        assert f'data-field="{blank}"' in page and "此项为必填项" in page, blank
+    saved = _programme(app, id=programme_id)
+    assert (saved.nomination_rule, saved.nomination_min, saved.nomination_max, saved.size_threshold) == (
+        NominationRule.FIXED, 1, 2, 15)
+
+
 def test_duplicate_year_and_code(app, client, login_as):
     login_as("bureau")
     client.post("/programmes/new", data=PROGRAMME)
