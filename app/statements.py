@@ -116,9 +116,12 @@ def _changes_mark_statement(postgresql: bool) -> sa.Select:
         return sa.select(largest, sa.true())
     # Another backend with a transaction id has written and not yet ended (a change's own rows are written, and
     # its transaction id assigned, before its audit row takes an id).
-    activity = sa.table("pg_stat_activity", sa.column("backend_xid"), sa.column("pid", sa.Integer))
+    # Backends of other databases in the cluster (the test set-up's, a second app's) do not count.
+    activity = sa.table("pg_stat_activity", sa.column("backend_xid"), sa.column("pid", sa.Integer),
+                        sa.column("datname"))
     writing = (sa.select(sa.literal(1)).select_from(activity)
-               .where(activity.c.backend_xid.is_not(None), activity.c.pid != sa.func.pg_backend_pid()))
+               .where(activity.c.backend_xid.is_not(None), activity.c.pid != sa.func.pg_backend_pid(),
+                      activity.c.datname == sa.func.current_database()))
     return sa.select(largest, ~sa.exists(writing))
 
 
@@ -131,10 +134,22 @@ def changes_mark() -> Mark:
     updated in place) have no cheaper fingerprint. (The audit purge deletes only rows older than the retention
     period, never the newest.) Pending changes are flushed first, as for any read, so a session's own changes
     count as writes for :class:`Remembered`. While another transaction that wrote is open on PostgreSQL, the mark
-    is :data:`UNSETTLED` and nothing is remembered under it."""
+    is :data:`UNSETTLED` and nothing is remembered under it. PostgreSQL takes pg_stat_activity once per transaction,
+    so read the mark once, at the start of a request's reads, and pass it on (as the views do)."""
     postgresql = db.session.get_bind().dialect.name == "postgresql"
     largest, settled = select_rows(_changes_mark_statement(postgresql))[0]
     return largest if settled else UNSETTLED
+
+
+def remembered_for_filter(memo: Remembered, parts: tuple, site_filter: sa.ColumnElement, mark: Mark,
+                          compute: Callable[[], object]):
+    """``compute()``, remembered in ``memo`` under ``parts``, the viewer's site filter (:func:`filter_key`) and
+    ``mark`` (the :func:`changes_mark` the caller read; None: read it here). A filter that cannot be keyed is computed
+    afresh each time. The result is shared between requests: read it only."""
+    filtered = filter_key(site_filter)
+    if filtered is None:
+        return compute()
+    return memo.get((*parts, filtered, changes_mark() if mark is None else mark), compute)
 
 
 def filter_key(site_filter: sa.ColumnElement) -> tuple | None:

@@ -150,6 +150,12 @@ def test_nothing_is_remembered_while_another_transaction_that_wrote_is_open(own_
             db.session.commit()
             if db.engine.dialect.name != "postgresql":
                 return
+            elsewhere = sa.create_engine(db.engine.url.set(database="postgres"), poolclass=sa.pool.NullPool)
+            with elsewhere.connect() as other:  # a writing transaction in another database of the cluster
+                assert other.scalar(sa.text("SELECT txid_current()")) is not None  # takes a transaction id
+                assert changes_mark() == settled
+                db.session.commit()  # pg_stat_activity is read once per transaction
+                other.rollback()
             with db.engine.connect() as other:  # another worker's change, written and not yet committed
                 other.execute(sa.insert(AuditLog).values(at=utcnow(), actor_name="other", action=AuditAction.UPDATE,
                                                          object_type="Site", object_id="1", summary="open", ip=""))

@@ -18,7 +18,7 @@ from app.extensions import db
 from app.funding.models import Allocation, Disbursement, Site, SpendingLine
 from app.places.models import Community, Township
 from app.programmes.models import FundingSource, FundingTier, Programme
-from app.statements import Mark, Remembered, changes_mark, filter_key, scoped_statement, select_rows
+from app.statements import Mark, Remembered, remembered_for_filter, scoped_statement, select_rows
 
 # A site paid this long ago that has recorded no spending is flagged.
 IDLE_AFTER = timedelta(days=90)
@@ -242,10 +242,7 @@ def site_page(programme: Programme, site_filter, number: int, size: int,
         return rows, db.session.scalar(sa.select(sa.func.count(Site.id))
                                        .where(Site.programme_id == programme.id, site_filter))
 
-    filtered = filter_key(site_filter)
-    if mark is None or filtered is None:
-        return read()
-    return _SITE_PAGES.get((programme.id, filtered, number, size, mark), read)
+    return remembered_for_filter(_SITE_PAGES, (programme.id, number, size), site_filter, mark, read)
 
 
 _SITE_PAGES = Remembered()
@@ -333,10 +330,7 @@ def _ledger_sums(programme: Programme, site_filter, mark: Mark) -> _LedgerSums:
         return _LedgerSums(dict(sites), summed_townships, summed_sources, first_payment,
                            [(source_id, names[source_id][1]) for source_id in order])
 
-    filtered = filter_key(site_filter)
-    if filtered is None:
-        return compute()
-    return _LEDGER_SUMS.get((programme.id, filtered, changes_mark() if mark is None else mark), compute)
+    return remembered_for_filter(_LEDGER_SUMS, (programme.id,), site_filter, mark, compute)
 
 
 def page_sums(programme: Programme, site_ids: list[int], township_ids: list[int],

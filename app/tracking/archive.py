@@ -26,7 +26,7 @@ from app.extensions import db
 from app.files.storage import StoredFileCorrupt, UploadRejected, read_stored, save_upload, soft_delete
 from app.funding.models import Site
 from app.places.models import Community, Township
-from app.statements import Mark, Remembered, changes_mark, filter_key, scoped_statement, select_rows
+from app.statements import Mark, Remembered, remembered_for_filter, scoped_statement, select_rows
 from app.tracking.models import ArchiveItem, ArchiveKind
 
 KINDS = list(ArchiveKind)
@@ -200,10 +200,7 @@ def programme_completeness(programme, site_filter=sa.true(), mark: Mark = None
         complete = counts.pop(None, 0)
         return {kind: counts.get(kind, 0) for kind in KINDS}, complete
 
-    filtered = filter_key(site_filter)
-    if filtered is None:
-        return compute()
-    return _COMPLETENESS.get((programme.id, filtered, changes_mark() if mark is None else mark), compute)
+    return remembered_for_filter(_COMPLETENESS, (programme.id,), site_filter, mark, compute)
 
 
 def _checklist_statement(site_filter) -> sa.Select:
@@ -241,16 +238,13 @@ _CHECKLIST_PAGES = Remembered()
 def checklist_page_with_counts(programme, site_filter, number: int, size: int, mark: Mark
                                ) -> tuple[list[sa.Row], int, dict[int, dict[ArchiveKind, int]]]:
     """:func:`checklist_page` and the :func:`completeness_many` of its sites, remembered under ``mark`` (the
-    :func:`changes_mark` the caller read; None: read them). The results are shared: read them only."""
+    :func:`changes_mark` the caller read; None: read it here). The results are shared: read them only."""
 
     def read() -> tuple[list[sa.Row], int, dict[int, dict[ArchiveKind, int]]]:
         sites, total = checklist_page(programme, site_filter, number, size)
         return sites, total, completeness_many(site.id for site in sites)
 
-    filtered = filter_key(site_filter)
-    if mark is None or filtered is None:
-        return read()
-    return _CHECKLIST_PAGES.get((programme.id, filtered, number, size, mark), read)
+    return remembered_for_filter(_CHECKLIST_PAGES, (programme.id, number, size), site_filter, mark, read)
 
 
 def percent_complete(counts: dict[ArchiveKind, int]) -> int:

@@ -20,7 +20,7 @@ from app.extensions import db
 from app.funding.models import Site, SpendingLine
 from app.places.models import Community, Township
 from app.programmes.models import Milestone, MilestoneKind, Programme, ProgrammeStatus
-from app.statements import Mark, Remembered, changes_mark, filter_key, scoped_statement, select_rows
+from app.statements import Mark, Remembered, remembered_for_filter, scoped_statement, select_rows
 from app.tracking.models import (
     MilestoneEvent,
     MilestoneStatus,
@@ -552,7 +552,7 @@ _GRID_PAGES = Remembered()
 def grid_page_and_items(programme: ProgrammeLike, site_filter=sa.true(), *, limit: int, offset: int,
                         mark: Mark) -> tuple[list[GridSite], list[sa.Row]]:
     """:func:`grid_page` and the :func:`page_milestone_items` of its sites and their townships, remembered under
-    ``mark`` (the :func:`changes_mark` the caller read; None: read them). The results are shared: read them only."""
+    ``mark`` (the :func:`changes_mark` the caller read; None: read it here). The results are shared: read them only."""
 
     def read() -> tuple[list[GridSite], list[sa.Row]]:
         sites = grid_page(programme, site_filter, limit=limit, offset=offset)
@@ -561,10 +561,7 @@ def grid_page_and_items(programme: ProgrammeLike, site_filter=sa.true(), *, limi
         return sites, page_milestone_items(programme, [site.id for site in sites],
                                            {site.township_id for site in sites})
 
-    filtered = filter_key(site_filter)
-    if mark is None or filtered is None:
-        return read()
-    return _GRID_PAGES.get((programme.id, filtered, limit, offset, mark), read)
+    return remembered_for_filter(_GRID_PAGES, (programme.id, limit, offset), site_filter, mark, read)
 
 
 def page_milestone_items(programme: ProgrammeLike, site_ids: list[int], township_ids: set[int]) -> list[sa.Row]:
@@ -743,11 +740,7 @@ def programme_progress(programme: ProgrammeLike, site_filter=sa.true(), today: d
             sites=sum(row.sites for row in rows),
         )
 
-    filtered = filter_key(site_filter)
-    if filtered is None:
-        return compute()
-    return _PROGRESS.get((programme.id, filtered, bound, last, limit, changes_mark() if mark is None else mark),
-                         compute)
+    return remembered_for_filter(_PROGRESS, (programme.id, bound, last, limit), site_filter, mark, compute)
 
 
 # A programme's progress per viewer's site filter, remembered until any data changes (a report changes status in
