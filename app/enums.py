@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 
 import sqlalchemy as sa
-from flask_babel import get_locale
+from flask_babel import LazyString, get_locale
 
 # Translated titles per (enum class, locale): titles() makes a dict of lazy strings, and pages ask for a title per row.
 _titles: dict[tuple, dict] = {}
@@ -26,6 +26,11 @@ class TitledEnum(enum.StrEnum):
         if titles is None:
             titles = _titles[key] = {member: str(text) for member, text in self.titles().items()}
         return titles[self]
+
+    @property
+    def lazy_title(self) -> LazyString:
+        """The title in the language current when it is made into a string (a notification's receiver's)."""
+        return LazyString(lambda: self.title)
 
     @classmethod
     def choices(cls) -> list[tuple[str, str]]:

@@ -310,6 +310,6 @@ def transition(
         from app.tracking.notifications import notify_township
 
         notify_township(application.township_id, "application",
-                        _("%(ref)s %(c)s：%(s)s", ref=application.reference, c=application.community.name,
-                          s=new.title), reason, f"/applications/{application.id}",
+                        _l("%(ref)s %(c)s：%(s)s", ref=application.reference, c=application.community.name,
+                           s=new.lazy_title), reason, f"/applications/{application.id}",
                         f"application:{application.id}:{len(application.events)}")

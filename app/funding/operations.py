@@ -13,6 +13,7 @@ from datetime import date
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
@@ -230,7 +231,7 @@ def disburse(site: Site, source: FundingSource, amount_fen: int, *, entry_date: 
     from app.tracking.notifications import notify_township
 
     notify_township(site.township_id, "disbursement",
-                    _("%(c)s 收到拨付 %(a)s 元（%(s)s）", c=site.community.name, a=yuan_text(amount_fen),
+                    _l("%(c)s 收到拨付 %(a)s 元（%(s)s）", c=site.community.name, a=yuan_text(amount_fen),
                       s=source.name),
                     note.strip(), f"/funding/sites/{site.id}", f"disbursement:{line.id}")
     return line

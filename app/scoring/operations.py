@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from app.accounts.models import Role, User
 from app.applications.models import Application, ApplicationStatus
@@ -100,7 +101,7 @@ def assign(application: Application, evaluator: User, by: User | None) -> Assign
     from app.tracking.notifications import notify
 
     # One message per evaluator, programme and day, however many sheets a bulk assignment made.
-    notify([evaluator.id], "assignment", _("您有新的评分任务：%(p)s", p=application.programme.name), "", "/scoring/",
+    notify([evaluator.id], "assignment", _l("您有新的评分任务：%(p)s", p=application.programme.name), "", "/scoring/",
            f"assign:{application.programme_id}:{china_today().isoformat()}")
     return assignment
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import sqlalchemy as sa
-from flask import has_request_context
-from flask_babel import gettext as _
+from flask import current_app, has_request_context
+from flask_babel import LazyString, force_locale
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from app import mail
@@ -27,10 +28,16 @@ REMIND_DAYS_BEFORE = 5
 DAILY_OVERDUE_DAYS = 31
 ACTIVE = (ProgrammeStatus.SELECTED, ProgrammeStatus.IMPLEMENTING)
 
+# A notification's text: made now (what a person wrote) or in the receiver's language (lazy_gettext).
+Text = str | LazyString
 
-def notify(user_ids: list[int], kind: str, title: str, body: str = "", link: str = "",
+
+def notify(user_ids: list[int], kind: str, title: Text, body: Text = "", link: str = "",
            dedupe_key: str | None = None) -> int:
-    """Add a notification for each user that does not have this one yet; returns how many were added."""
+    """Add a notification for each user that does not have this one yet; returns how many were added.
+
+    ``title`` and ``body`` are made in each receiver's language: pass lazy strings (``lazy_gettext`` with its
+    values) for texts of the app's own, plain strings for what people wrote."""
     if not user_ids:
         return 0
     _forget_unread()
@@ -38,17 +45,29 @@ def notify(user_ids: list[int], kind: str, title: str, body: str = "", link: str
     if dedupe_key:
         have = set(db.session.scalars(sa.select(Notification.user_id).where(
             Notification.user_id.in_(user_ids), Notification.dedupe_key == dedupe_key)))
-    added = 0
     new = [user_id for user_id in user_ids if user_id not in have]
-    emails = dict(db.session.execute(sa.select(User.id, User.email).where(User.id.in_(new), User.email != "")
-                                     ).tuples().all()) if new else {}
-    for user_id in new:
-        db.session.add(Notification(user_id=user_id, kind=kind, title=title[:200], body=body, link=link[:300],
-                                    dedupe_key=dedupe_key))
-        mail.queue(db.session(), emails.get(user_id, ""), title, f"{body}\n\n{link}".strip())
-        added += 1
+    if not new:
+        return 0
+    receivers = db.session.execute(sa.select(User.id, User.email, User.locale).where(User.id.in_(new))).all()
+    texts: dict[str, tuple[str, str]] = {}
+    for user_id, email, locale in receivers:
+        if locale not in texts:
+            texts[locale] = _in_language(locale, title, body)
+        title_text, body_text = texts[locale]
+        db.session.add(Notification(user_id=user_id, kind=kind, title=title_text[:200], body=body_text,
+                                    link=link[:300], dedupe_key=dedupe_key))
+        mail.queue(db.session(), email, title_text, f"{body_text}\n\n{link}".strip())
     db.session.flush()
-    return added
+    return len(receivers)
+
+
+def _in_language(locale: str, *texts: Text) -> tuple[str, ...]:
+    """``texts`` made in the receiver's language (the default one if theirs is not offered)."""
+    config = current_app.config
+    if locale not in config["LANGUAGES"]:
+        locale = config["BABEL_DEFAULT_LOCALE"]
+    with force_locale(locale):
+        return tuple(str(text) for text in texts)
 
 
 def township_users(township_id: int) -> list[int]:
@@ -57,7 +76,7 @@ def township_users(township_id: int) -> list[int]:
                                                             User.active.is_(True))))
 
 
-def notify_township(township_id: int, kind: str, title: str, body: str = "", link: str = "",
+def notify_township(township_id: int, kind: str, title: Text, body: Text = "", link: str = "",
                     dedupe_key: str | None = None) -> int:
     return notify(township_users(township_id), kind, title, body, link, dedupe_key)
 
@@ -108,11 +127,11 @@ def monthly_reminders(township_id: int, today: date | None = None) -> int:
                 # Daily while the lapse is recent; a long-missing report is not repeated every day for ever.
                 daily = today - due <= timedelta(days=DAILY_OVERDUE_DAYS)
                 key = f"overdue:{site.id}:{month:%Y-%m}" + (f":{today.isoformat()}" if daily else "")
-                added += notify(users, "overdue", _("%(c)s %(m)s 月度进展已逾期", c=site.community.name,
+                added += notify(users, "overdue", _l("%(c)s %(m)s 月度进展已逾期", c=site.community.name,
                                                     m=f"{month:%Y-%m}"),
-                                _("应于 %(d)s 前报送。", d=due.isoformat()), link, key)
+                                _l("应于 %(d)s 前报送。", d=due.isoformat()), link, key)
             elif today >= due - timedelta(days=REMIND_DAYS_BEFORE):
-                added += notify(users, "due", _("%(c)s %(m)s 月度进展将于 %(d)s 截止", c=site.community.name,
+                added += notify(users, "due", _l("%(c)s %(m)s 月度进展将于 %(d)s 截止", c=site.community.name,
                                                 m=f"{month:%Y-%m}", d=due.isoformat()), "", link,
                                 f"due:{site.id}:{month:%Y-%m}")
     return added

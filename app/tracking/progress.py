@@ -11,6 +11,7 @@ from datetime import date, datetime
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -787,7 +788,7 @@ def issue_notice(programme: Programme, township_id: int, title: str, content: st
     db.session.flush()
     from app.tracking.notifications import notify_township
 
-    notify_township(township_id, "notice", _("通报：%(t)s", t=notice.title), notice.content[:200],
+    notify_township(township_id, "notice", _l("通报：%(t)s", t=notice.title), notice.content[:200],
                     f"/progress/programmes/{programme.id}#notices", f"notice:{notice.id}")
     return notice
 

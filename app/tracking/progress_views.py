@@ -5,6 +5,7 @@ import functools
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup, escape
 from sqlalchemy.orm.exc import StaleDataError
@@ -306,7 +307,7 @@ def review_milestone(item_id: int, decision: str):
         if item.site is not None:
             from app.tracking.notifications import notify_township
 
-            notify_township(item.township_id, "milestone", _("%(m)s：%(s)s", m=item.milestone.name, s=new.title),
+            notify_township(item.township_id, "milestone", _l("%(m)s：%(s)s", m=item.milestone.name, s=new.lazy_title),
                             item.reviewer_comment, url_for("progress.milestone", item_id=item.id),
                             f"milestone:{item.id}:{item.version}")
             db.session.commit()

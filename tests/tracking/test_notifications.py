@@ -43,6 +43,51 @@ def test_a_disbursement_reaches_the_township_and_is_counted_until_read(app, clie
     assert 'id="unread-count"' not in township.get("/notifications/").get_data(as_text=True)
 
 
+def _speaks(app, user_id, locale):
+    with app.app_context():
+        from app.accounts.models import User
+
+        db.session.get(User, user_id).locale = locale
+        db.session.commit()
+
+
+def test_each_receiver_reads_a_notification_in_their_own_language(app, client, login_as, funded,  # noqa: F811
+                                                                    make_user):
+    """Finance works in English; the township's staff read Chinese, except one who chose English."""
+    chinese, english = make_user("township"), make_user("township")
+    _speaks(app, english, "en")
+    _speaks(app, login_as("finance"), "en")
+    client.post(f"/funding/sites/{funded.sites[0]}/disbursements", data={
+        "source_id": funded.city, "amount": "1000", "entry_date": china_today().isoformat(), "voucher_no": "L-1"})
+    [in_chinese] = _of(app, chinese, "disbursement")
+    [in_english] = _of(app, english, "disbursement")
+    assert "收到拨付 1,000.00 元" in in_chinese.title
+    assert "has received a disbursement of 1,000.00 yuan" in in_english.title
+
+
+def test_a_status_title_in_a_notification_is_the_receivers(app, make_user, places):
+    """The application's new status is named in the receiver's language, not the actor's."""
+    from flask_babel import force_locale
+    from flask_babel import lazy_gettext as _l
+
+    from app.applications.models import ApplicationStatus
+    from app.tracking.notifications import notify_township
+
+    chinese, english = make_user("township"), make_user("township")
+    _speaks(app, english, "en")
+    with app.test_request_context(), force_locale("en"):  # the actor works in English
+        status = ApplicationStatus.RETURNED
+        notify_township(places.anhai, "application", _l("%(ref)s %(c)s：%(s)s", ref="SF-1", c="某社区",
+                                                        s=status.lazy_title), "", "/applications/1", "status-test")
+        db.session.commit()
+        english_title = status.title
+    with app.test_request_context(), force_locale("zh_Hans_CN"):
+        chinese_title = status.title
+    assert chinese_title != english_title
+    assert _of(app, chinese, "application")[0].title == f"SF-1 某社区：{chinese_title}"
+    assert _of(app, english, "application")[0].title == f"SF-1 某社区: {english_title}"
+
+
 def test_a_notification_of_someone_else_cannot_be_opened(app, client, login_as, make_user):
     other = make_user("bureau")
     with app.app_context():
