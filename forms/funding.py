@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from flask_wtf.file import FileField
 from wtforms import DateField, FieldList, FormField, SelectField, StringField, SubmitField
 from wtforms.validators import NumberRange, Optional, ValidationError
@@ -41,7 +42,7 @@ class DisbursementForm(BaseForm):
 class ReversalForm(BaseForm):
     entry_date = DateField(_l("冲销日期"), validators=[entered()])
     reason = StringField(_l("冲销原因"), validators=[required(), max_length(200)])
-    submit = SubmitField(_l("冲销"))
+    submit = SubmitField(lazy_pgettext("button", "冲销"))
 
 
 class SpendingForm(BaseForm):

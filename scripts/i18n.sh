@@ -23,7 +23,7 @@ POT=translations/messages.pot
 extract() {
     # Run on "." so that the patterns in babel.cfg (app/**.py, templates/**.html, ...) match;
     # hidden directories (.venv, .git) are skipped.
-    "$PYBABEL" -q extract -F babel.cfg -k _l -k lazy_gettext \
+    "$PYBABEL" -q extract -F babel.cfg -k _l -k lazy_gettext -k lazy_pgettext:1c,2 \
         --ignore-dirs='.* ._ __pycache__ node_modules' \
         --project='示范点项目管理' --copyright-holder='晋江市民政局' \
         -o "$POT" .

@@ -18,8 +18,8 @@ from babel.messages.pofile import read_po
 
 ROOT = Path(__file__).resolve().parent.parent
 TRANSLATIONS = ROOT / "translations"
-# The same keywords as scripts/i18n.sh passes to pybabel extract (-k _l -k lazy_gettext).
-KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None}
+# The same keywords as scripts/i18n.sh passes to pybabel extract (-k _l -k lazy_gettext -k lazy_pgettext:1c,2).
+KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None, "lazy_pgettext": ((1, "c"), 2)}
 # %(name)s, %(n)d, %(x).2f ... and a literal %%.
 PLACEHOLDER = re.compile(r"%(?:\((\w+)\))?[-#0 +]*(?:\d+|\*)?(?:\.\d+)?([diouxXeEfFgGcrsa%])")
 

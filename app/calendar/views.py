@@ -9,6 +9,7 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import pgettext
 from flask_login import current_user
 from icalendar import Alarm, Calendar, Event
 
@@ -75,7 +76,9 @@ def index():
         "calendar/index.html", month=month, weeks=weeks, by_day=by_day, upcoming=upcoming, today=today,
         previous=previous_month(month), following=following_month(month), this_month=this_month,
         month_error=month_error, list_days=LIST_DAYS,
-        weekdays=[_("一"), _("二"), _("三"), _("四"), _("五"), _("六"), _("日")],
+        weekdays=[pgettext("weekday", "一"), pgettext("weekday", "二"), pgettext("weekday", "三"),
+                  pgettext("weekday", "四"), pgettext("weekday", "五"), pgettext("weekday", "六"),
+                  pgettext("weekday", "日")],
     )
 
 

@@ -231,6 +231,10 @@ def test_a_record_is_entered_in_china_time_and_shown_with_its_result(app, client
     row = re.search(rf'<tr data-record="{record_id}">(.*?)</tr>', page, re.S).group(1)
     assert "新华街占道停车整治" in row and "小区(街巷)" in row and "为民服务类" in row and "通过" in row
     assert "未通过" not in row
+    # In English the vote's result reads "Passed", not the milestone button's "Accept" (the same Chinese word).
+    client.post("/account/preferences", data={"locale": "en"})
+    detail = client.get(f"/ledger/records/{record_id}").get_data(as_text=True)
+    assert ">Passed<" in detail and ">Accept<" not in detail
 
 
 def test_exactly_two_thirds_is_shown_as_not_passed(app, client, login_as, places):
