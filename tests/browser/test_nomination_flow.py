@@ -19,18 +19,8 @@ def _programme_id(live_server) -> int:
         return db.session.scalar(sa.select(Programme.id).where(Programme.year == 2024, Programme.code == "SFD"))
 
 
-def test_township_nominates_and_submits_and_the_bureau_sees_it(page: Page, context, live_server, screenshots):
-    programme_id = _programme_id(live_server)
-    log_in(page, live_server, "anhai")
-    page.goto(live_server(f"/programmes/{programme_id}"))
-    expect(page.get_by_text("本镇(街道)的推荐")).to_be_visible()
-    page.click("#nominate")
-    page.select_option("#community_id", index=1)
-    community = page.locator("#community_id option:checked").inner_text()
-    with page.expect_navigation():
-        page.click("main button[type=submit]")
-    expect(page.locator("h1")).to_contain_text(community)
-
+def fill_recommendation_form(page: Page) -> None:
+    """The 推荐表 (recommendation form), filled as a township would; test_whole_year.py fills it the same way."""
     page.fill("#contact_name", "林晓燕")
     page.fill("#contact_phone", "0595-85612345")
     convenors = [("grid", "第一网格", "陈志强", "网格长"), ("estate", "新华街", "吴建国", "街巷长"),
@@ -55,6 +45,21 @@ def test_township_nominates_and_submits_and_the_bureau_sees_it(page: Page, conte
     page.fill("#procedure_follow_up", "跟进落实，反馈并备案")
     page.fill("#self_governance", "近一年协商议事 10 次")
     page.fill("#township_opinion", "情况属实，同意推荐。")
+
+
+def test_township_nominates_and_submits_and_the_bureau_sees_it(page: Page, context, live_server, screenshots):
+    programme_id = _programme_id(live_server)
+    log_in(page, live_server, "anhai")
+    page.goto(live_server(f"/programmes/{programme_id}"))
+    expect(page.get_by_text("本镇(街道)的推荐")).to_be_visible()
+    page.click("#nominate")
+    page.select_option("#community_id", index=1)
+    community = page.locator("#community_id option:checked").inner_text()
+    with page.expect_navigation():
+        page.click("main button[type=submit]")
+    expect(page.locator("h1")).to_contain_text(community)
+
+    fill_recommendation_form(page)
     page.screenshot(path=str(screenshots / "nomination-form.png"), full_page=True)
     with page.expect_navigation():
         page.click("#submit_for_review")

@@ -28,6 +28,7 @@ from app.programmes.models import FundingSource, Milestone, MilestoneKind, Progr
 from app.scoring.models import Assignment, Selection, SheetStatus
 from app.tracking.models import ArchiveItem, MilestoneStatus, MonthlyReport, ReportStatus, SiteMilestone
 from tests.browser.test_login_roles import log_in
+from tests.browser.test_nomination_flow import fill_recommendation_form
 from tests.files.test_storage import make_pdf
 
 pytestmark = pytest.mark.browser
@@ -37,34 +38,6 @@ EVALUATORS = ("expert1", "expert2", "expert3")  # expert3 is tied to 安海镇
 QUANZHOU, JINJIANG = "泉州市级财政", "晋江市级财政"
 HIGHER_TIER = "泉州市级“刺桐厝边”试点"
 SPENT_FEN = 1_234_567  # what 安海镇 records as spent from the city's money: ¥12,345.67
-
-
-def _fill_recommendation_form(page: Page) -> None:
-    """The 推荐表, filled as in test_nomination_flow.py."""
-    page.fill("#contact_name", "林晓燕")
-    page.fill("#contact_phone", "0595-85612345")
-    convenors = [("grid", "第一网格", "陈志强", "网格长"), ("estate", "新华街", "吴建国", "街巷长"),
-                 ("building", "3号楼", "蔡秀英", "楼长")]
-    for row, (level, unit, name, role) in enumerate(convenors):
-        page.select_option(f"#convenors-{row}-level", level)
-        page.fill(f"#convenors-{row}-unit_name", unit)
-        page.fill(f"#convenors-{row}-name", name)
-        page.fill(f"#convenors-{row}-role", role)
-    page.fill("#participants", "住户代表、业主委员会、物业服务企业")
-    page.fill("#think_tank-0-name", "许文华")
-    page.fill("#think_tank-0-identity", "老党员")
-    page.select_option("#venue_kind", "议事厅(室)")
-    page.fill("#venue_name", "民主议事厅")
-    page.fill("#venue_area_m2", "48")
-    page.check("#opinion_box")
-    page.fill("#wechat_column", "微议事专栏")
-    page.check("input[name=consultation_forms][value=小区协商会]")
-    page.check("input[name=consultation_forms][value=楼栋协商会]")
-    page.fill("#procedure_topic", "召集人收集诉求，确定议题并公告")
-    page.fill("#procedure_consult", "召开协商议事会，签字确认")
-    page.fill("#procedure_follow_up", "跟进落实，反馈并备案")
-    page.fill("#self_governance", "近一年协商议事 10 次")
-    page.fill("#township_opinion", "情况属实，同意推荐。")
 
 
 def _summary_figures(workbook_path) -> dict[str, tuple[int, int, int]]:
@@ -154,7 +127,7 @@ def test_a_programme_year_in_the_browser(page: Page, context, live_server, scree
             community = township.locator("#community_id option:checked").inner_text()
             click_and_wait(township, "main button[type=submit]")
             expect(township.locator("h1")).to_contain_text(community)
-            _fill_recommendation_form(township)
+            fill_recommendation_form(township)
             if number == 0:
                 shot(township, 2, "recommendation-form")
             click_and_wait(township, "#submit_for_review")
