@@ -302,6 +302,18 @@ def can_view_site(user, site) -> bool:
     return scope is None or scope == site.township_id
 
 
+def sees_township_milestones(user) -> bool:
+    """Whether a user may see townships' own milestone items (their summaries) at all: not a community, which sees
+    its own sites only."""
+    return has_permission(user, Permission.TRACKING_VIEW) and user.role != Role.COMMUNITY
+
+
+def can_view_township_milestone(user, township_id: int) -> bool:
+    """A township's own milestone item: the bureau, finance and that township."""
+    scope = township_scope(user)
+    return sees_township_milestones(user) and (scope is None or scope == township_id)
+
+
 def can_spend_for(user, site) -> bool:
     """A township records spending for its own sites, a community for itself."""
     return has_permission(user, Permission.FUNDING_SPEND) and can_view_site(user, site)

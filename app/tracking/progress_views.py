@@ -21,8 +21,10 @@ from app.permissions import (
     can_submit_for,
     can_view_programme,
     can_view_site,
+    can_view_township_milestone,
     has_permission,
     requires,
+    sees_township_milestones,
     site_filter,
     township_scope,
 )
@@ -65,8 +67,7 @@ def _milestone(item_id: int) -> SiteMilestone:
     if item.site is not None:
         authorize(can_view_site(current_user, item.site))
     else:
-        scope = township_scope(current_user)
-        authorize(has_permission(current_user, Permission.TRACKING_VIEW) and scope in (None, item.township_id))
+        authorize(can_view_township_milestone(current_user, item.township_id))
     return item
 
 
@@ -196,7 +197,9 @@ def programme(programme_id: int):
             titles, today),
         grid_rows=_grid_rows(names, summary.months, progress.grid_states(programme, sites, summary.months, today)),
         month_labels=[f"{month:%Y-%m}" for month in summary.months],
-        township_items=_township_items(items, programme.milestones, titles, today),
+        # The page's townships are the viewer's own (or any, for the bureau): only a community is kept out.
+        township_items=(_township_items(items, programme.milestones, titles, today)
+                        if sees_township_milestones(current_user) else []),
         overdue=summary.overdue, overdue_more=summary.overdue_townships - len(summary.overdue),
         notices=progress.notices_of(programme, township_scope(current_user), mark), notice_form=notice_form,
         township_options=_township_options(tuple(summary.with_sites)),

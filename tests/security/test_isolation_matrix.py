@@ -368,8 +368,8 @@ def _variants(rule, name: str, foreign: Foreign, ids: dict) -> list[tuple[str, d
         variants.append(("own application", {**ids, "application_id": foreign.own_application_id}))
     if {"application_id", "attachment_id"} <= rule.arguments:
         variants.append(("own attachment", {**ids, "attachment_id": foreign.own_attachment_id}))
-    if rule.rule.startswith("/progress/milestones/") and name != "neighbour":
-        # 磁灶镇's own summary; a user of 磁灶镇 (the neighbour community) is inside that township's scope
+    if rule.rule.startswith("/progress/milestones/"):
+        # 磁灶镇's own summary: a township's own items are not its communities' (the neighbour lives in 磁灶镇)
         variants.append(("township milestone", {**ids, "site_milestone_id": foreign.township_milestone_id}))
     if "decision" in rule.arguments:
         variants.append(("return", {**ids, "decision": "return"}))

@@ -156,3 +156,22 @@ def test_the_page_adds_missing_milestones_and_refuses_unknown_programmes(app, cl
             SiteMilestone.milestone_id == midterm.id)) == len(tracked.sites)
         assert progress.programme_outline(10**6) is None
     assert client.get("/progress/programmes/1000000").status_code == 404
+
+
+def test_a_townships_own_items_are_shown_to_it_and_not_to_its_communities(app, make_user, tracked):  # noqa: F811
+    """A township's summary is the township's: its community (a site of the programme) sees its own site only."""
+    with app.app_context():
+        site = db.session.get(Site, tracked.sites[0])  # of 安海镇, the township user's
+        community_id, township_id = site.community_id, site.township_id
+        item_id = db.session.scalar(sa.select(SiteMilestone.id).where(
+            SiteMilestone.site_id.is_(None), SiteMilestone.township_id == township_id))
+    assert item_id is not None
+    for role, fields, shown in (("township", {}, True), ("community", {"community_id": community_id}, False)):
+        viewer = app.test_client()
+        with app.app_context():
+            username = db.session.get(User, make_user(role, **fields)).username
+        assert login(viewer, username).status_code == 302
+        page = viewer.get(f"/progress/programmes/{tracked.programme}").get_data(as_text=True)
+        assert f'href="/progress/sites/{tracked.sites[0]}"' in page  # the site is on both pages
+        assert ("镇(街道)汇总材料" in page) is shown and (f'href="/progress/milestones/{item_id}"' in page) is shown
+        assert viewer.get(f"/progress/milestones/{item_id}").status_code == (200 if shown else 403)
