@@ -35,8 +35,14 @@ def _bind_stripped(form, unbound_field, options):
 
 
 class BaseForm(FlaskForm):
+    # Set on forms shown together on one page: their controls (and so the labels' ``for``) get ids of their own,
+    # "<id_prefix><name>", while the names posted stay the fields' names.
+    id_prefix = ""
+
     class Meta:
         def bind_field(self, form, unbound_field, options):
+            if form.id_prefix and "id" not in unbound_field.kwargs:
+                options = {**options, "id": form.id_prefix + options["prefix"] + options["name"]}
             return _bind_stripped(form, unbound_field, options)
 
 

@@ -18,6 +18,7 @@ def _chosen(message):
 
 
 class AllocationForm(BaseForm):
+    id_prefix = "allocation-"  # the site page shows it beside the disbursement and spending forms
     source_id = SelectField(_l("资金来源"), coerce=int, validate_choice=False,
                             validators=[_chosen(_l("请选择资金来源。"))])
     direction = SelectField(_l("调整方向"), choices=options([("add", _l("增加")), ("reduce", _l("调减"))]))
@@ -28,6 +29,7 @@ class AllocationForm(BaseForm):
 
 
 class DisbursementForm(BaseForm):
+    id_prefix = "disbursement-"
     source_id = SelectField(_l("资金来源"), coerce=int, validate_choice=False,
                             validators=[_chosen(_l("请选择资金来源。"))])
     amount = MoneyField(_l("金额（元）"), validators=[entered()])
@@ -46,6 +48,7 @@ class ReversalForm(BaseForm):
 
 
 class SpendingForm(BaseForm):
+    id_prefix = "spending-"
     source_id = SelectField(_l("资金来源"), coerce=int, validate_choice=False,
                             validators=[_chosen(_l("请选择资金来源。"))])
     entry_date = DateField(_l("支出日期"), validators=[entered()])
@@ -59,6 +62,7 @@ class SpendingForm(BaseForm):
 
 
 class SpendingImportForm(BaseForm):
+    id_prefix = "import-"
     file = FileField(_l("Excel 文件"))
     submit = SubmitField(_l("检查并导入"))
 
@@ -89,6 +93,7 @@ class TranchesForm(BaseForm):
 
 
 class ReleaseForm(BaseForm):
+    id_prefix = "release-"
     tranche_id = SelectField(_l("批次"), coerce=int, validate_choice=False)
     note = StringField(_l("说明（如：中期自评已通过）"), validators=[required(), max_length(300)])
     submit = SubmitField(_l("放行"))

@@ -39,7 +39,12 @@ def _uid(user) -> int | None:
 
 
 class FundingError(Exception):
-    """A money step the rules refuse; the message is for the user."""
+    """A money step the rules refuse; the message is for the user, and ``field`` names the form field it concerns
+    (when one does) so that the page can show it there."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 # --- periods -----------------------------------------------------------------------------------------
@@ -55,7 +60,7 @@ def _open(day: date) -> None:
     period = signed_off(day)
     if period is not None:
         raise FundingError(_("%(d)s 所在期间（%(p)s）已结账，不能再录入；如需更正，请在未结账的期间录入调整分录。",
-                             d=day.isoformat(), p=period.label))
+                             d=day.isoformat(), p=period.label), field="entry_date")
 
 
 def parse_period(label: str) -> tuple[date, date]:
@@ -129,9 +134,9 @@ def payable(site: Site, source_id: int) -> int:
 
 def _amount(amount_fen: int) -> int:
     if not isinstance(amount_fen, int) or isinstance(amount_fen, bool) or amount_fen <= 0:
-        raise FundingError(_("金额须大于零。"))
+        raise FundingError(_("金额须大于零。"), field="amount")
     if amount_fen > MAX_FEN:
-        raise FundingError(_("金额过大。"))
+        raise FundingError(_("金额过大。"), field="amount")
     return amount_fen
 
 
@@ -147,16 +152,16 @@ def add_allocation(site: Site, source: FundingSource, amount_fen: int, reason: s
                    entry_date: date, local_only: bool = False) -> Allocation:
     """A further allocation line (negative to reduce), with its reason. Townships add only their own sources."""
     if local_only and not source.local:
-        raise FundingError(_("镇(街道)只能录入本级配套资金或社会资金（含慈善捐赠、社区基金）。"))
+        raise FundingError(_("镇(街道)只能录入本级配套资金或社会资金（含慈善捐赠、社区基金）。"), field="source_id")
     if not reason.strip():
-        raise FundingError(_("请填写调整原因。"))
+        raise FundingError(_("请填写调整原因。"), field="reason")
     if not isinstance(amount_fen, int) or isinstance(amount_fen, bool) or amount_fen == 0 or abs(amount_fen) > MAX_FEN:
-        raise FundingError(_("金额须不为零且在合理范围内。"))
+        raise FundingError(_("金额须不为零且在合理范围内。"), field="amount")
     _open(entry_date)
     _lock(site)
     # Only a cut can leave less allocated than already paid; a top-up is always welcome.
     if amount_fen < 0 and allocated(site, source.id) + amount_fen < disbursed(site, source.id):
-        raise FundingError(_("调减后下达金额将少于已拨付金额。"))
+        raise FundingError(_("调减后下达金额将少于已拨付金额。"), field="amount")
     allocation = Allocation(site_id=site.id, source_id=source.id, amount_fen=amount_fen, reason=reason.strip(),
                             entry_date=entry_date, created_by_id=_uid(user))
     db.session.add(allocation)
@@ -210,14 +215,14 @@ def disburse(site: Site, source: FundingSource, amount_fen: int, *, entry_date: 
     amount_fen = _amount(amount_fen)
     voucher_no = voucher_no.strip()
     if not voucher_no:
-        raise FundingError(_("请填写凭证号。"))
+        raise FundingError(_("请填写凭证号。"), field="voucher_no")
     _open(entry_date)
     _lock(site)
     available = payable(site, source.id)
     if amount_fen > available and not override_reason.strip():
         raise FundingError(_("%(site)s 的 %(source)s 可拨付 %(a)s 元，本次 %(b)s 元超出；如确需超额拨付，请填写理由。",
                              site=site.community.name, source=source.name, a=yuan_text(available),
-                             b=yuan_text(amount_fen)))
+                             b=yuan_text(amount_fen)), field="override_reason")
     line = Disbursement(site_id=site.id, source_id=source.id, entry_date=entry_date, amount_fen=amount_fen,
                         voucher_no=voucher_no, note=note.strip(),
                         override_reason=override_reason.strip() if amount_fen > available else "",
@@ -227,7 +232,7 @@ def disburse(site: Site, source: FundingSource, amount_fen: int, *, entry_date: 
             db.session.add(line)
             db.session.flush()
     except IntegrityError as error:
-        raise FundingError(_("凭证号 %(v)s 已使用过。", v=voucher_no)) from error
+        raise FundingError(_("凭证号 %(v)s 已使用过。", v=voucher_no), field="voucher_no") from error
     from app.tracking.notifications import notify_township
 
     notify_township(site.township_id, "disbursement",
@@ -287,9 +292,9 @@ def add_spending(site: Site, source: FundingSource, *, entry_date: date, item: s
                  user=None) -> SpendingLine:
     amount_fen = _amount(amount_fen)
     if category not in SPENDING_CATEGORIES:
-        raise FundingError(_("请选择支出类别。"))
+        raise FundingError(_("请选择支出类别。"), field="category")
     if not item.strip():
-        raise FundingError(_("请填写支出项目。"))
+        raise FundingError(_("请填写支出项目。"), field="item")
     _open(entry_date)
     _lock(site)
     line = SpendingLine(site_id=site.id, source_id=source.id, entry_date=entry_date, item=item.strip(),

@@ -37,7 +37,7 @@ from app.permissions import (
 )
 from app.programmes.models import FundingSource, Programme
 from app.statements import changes_mark
-from forms.base import ensure_blank_rows, filled_rows, options
+from forms.base import BaseForm, ensure_blank_rows, filled_rows, options
 from forms.funding import (
     AllocationForm,
     BatchForm,
@@ -195,7 +195,9 @@ def reconciliation_export(programme_id: int):
 # --- one site --------------------------------------------------------------------------------------
 
 
-def _site_context(site: Site) -> dict:
+def _site_context(site: Site, posted: BaseForm | None = None) -> dict:
+    """What the site page shows; ``posted``, an allocation, disbursement or spending form that was refused, is shown
+    as it was sent (values and errors) in place of its fresh form."""
     lines = {
         "allocations": db.session.scalars(sa.select(Allocation).where(Allocation.site_id == site.id)
                                           .order_by(Allocation.entry_date, Allocation.id)).all(),
@@ -215,12 +217,13 @@ def _site_context(site: Site) -> dict:
     all_sources = _sources()
     finance = has_permission(current_user, Permission.FUNDING_PAY)
     spender = can_spend_for(current_user, site)
-    allocation_form = AllocationForm(formdata=None, entry_date=today)
+    allocation_form = posted if isinstance(posted, AllocationForm) else AllocationForm(formdata=None, entry_date=today)
     allocation_form.source_id.choices = options([(0, _("（请选择）"))] + [
         (s.id, s.name) for s in (all_sources if finance else _sources(local_only=True))])
-    disbursement_form = DisbursementForm(formdata=None, entry_date=today)
+    disbursement_form = (posted if isinstance(posted, DisbursementForm)
+                         else DisbursementForm(formdata=None, entry_date=today))
     disbursement_form.source_id.choices = options([(0, _("（请选择）"))] + [(s.id, s.name) for s in all_sources])
-    spending_form = SpendingForm(formdata=None, entry_date=today)
+    spending_form = posted if isinstance(posted, SpendingForm) else SpendingForm(formdata=None, entry_date=today)
     spending_form.source_id.choices = options([(0, _("（请选择）"))] + [(s.id, s.name) for s in all_sources])
     release_form = ReleaseForm(formdata=None)
     release_form.tranche_id.choices = options([(t.id, t.name) for t in tranches
@@ -245,11 +248,31 @@ def _back(site: Site, anchor: str = ""):
     return redirect(url_for("funding.site", site_id=site.id) + (f"#{anchor}" if anchor else ""))
 
 
-def _run(site: Site, anchor: str, action):
+def _refused(site: Site, form: BaseForm, error: FundingError | None = None):
+    """The site page again with ``form`` as it was posted, so nothing typed is lost: each message at its field (a
+    refusal by the rules at the field it names, else above the form's fields), and the first field in error (else
+    the first field) focused, its <details> open, so that the browser brings the user there. 200, as the programme
+    forms answer."""
+    if error is not None:
+        if error.field in form:
+            form[error.field].errors = [*form[error.field].errors, str(error)]
+        else:
+            form.form_errors.append(str(error))
+    # No error can sit on the hidden CSRF token: CSRFProtect refuses a bad one (400) before any view runs.
+    focus = next((field for field in form if field.errors), next(iter(form)))
+    focus.render_kw = {**(focus.render_kw or {}), "autofocus": True}
+    return render_template("funding/site.html", **_site_context(site, posted=form))
+
+
+def _run(site: Site, anchor: str, action, posted: BaseForm | None = None):
+    """Runs ``action`` and commits, or rolls back on a refusal: shown again with the ``posted`` form if there is one,
+    else flashed."""
     try:
         message = action()
     except FundingError as error:
         db.session.rollback()
+        if posted is not None:
+            return _refused(site, posted, error)
         flash(str(error), "danger")
     else:
         db.session.commit()
@@ -260,7 +283,7 @@ def _run(site: Site, anchor: str, action):
 def _source(source_id: int) -> FundingSource:
     source = db.session.get(FundingSource, source_id or 0)
     if source is None:
-        raise FundingError(_("请选择资金来源。"))
+        raise FundingError(_("请选择资金来源。"), field="source_id")
     return source
 
 
@@ -272,15 +295,14 @@ def add_allocation(site_id: int):
     authorize(finance or can_spend_for(current_user, site))
     form = AllocationForm()
     if not form.validate_on_submit():
-        _flash_errors(form)
-        return _back(site, "allocations")
+        return _refused(site, form)
 
     def action():
         sign = -1 if form.direction.data == "reduce" else 1
         operations.add_allocation(site, _source(form.source_id.data), sign * form.amount.data, form.reason.data,
                                   current_user, entry_date=form.entry_date.data, local_only=not finance)
         return _("下达金额已录入。")
-    return _run(site, "allocations", action)
+    return _run(site, "allocations", action, posted=form)
 
 
 @bp.route("/sites/<int:site_id>/disbursements", methods=["POST"])
@@ -289,15 +311,14 @@ def disburse(site_id: int):
     site = _site(site_id)
     form = DisbursementForm()
     if not form.validate_on_submit():
-        _flash_errors(form)
-        return _back(site, "disbursements")
+        return _refused(site, form)
 
     def action():
         operations.disburse(site, _source(form.source_id.data), form.amount.data, entry_date=form.entry_date.data,
                             voucher_no=form.voucher_no.data, note=form.note.data or "",
                             override_reason=form.override_reason.data or "", user=current_user)
         return _("拨付已录入。")
-    return _run(site, "disbursements", action)
+    return _run(site, "disbursements", action, posted=form)
 
 
 @bp.route("/disbursements/<int:line_id>/reverse", methods=["POST"])
@@ -324,8 +345,7 @@ def add_spending(site_id: int):
     authorize(can_spend_for(current_user, site))
     form = SpendingForm()
     if not form.validate_on_submit():
-        _flash_errors(form)
-        return _back(site, "spending")
+        return _refused(site, form)  # the file chosen is not kept: a file input cannot be filled in again
 
     def action():
         receipt = None
@@ -333,13 +353,13 @@ def add_spending(site_id: int):
             try:
                 receipt = save_upload(form.receipt.data, allowed=RECEIPT_KINDS, uploaded_by=current_user)
             except UploadRejected as error:
-                raise FundingError(str(error)) from error
+                raise FundingError(str(error), field="receipt") from error
         operations.add_spending(site, _source(form.source_id.data), entry_date=form.entry_date.data,
                                 item=form.item.data, category=form.category.data, amount_fen=form.amount.data,
                                 payee=form.payee.data or "", receipt=receipt, note=form.note.data or "",
                                 user=current_user)
         return _("支出已录入。")
-    return _run(site, "spending", action)
+    return _run(site, "spending", action, posted=form)
 
 
 @bp.route("/spending/<int:line_id>/reverse", methods=["POST"])
