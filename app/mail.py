@@ -44,11 +44,16 @@ def send(messages: list[tuple[str, str, str]]) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _send_after_commit(session: Session) -> None:
+    if session.in_nested_transaction():  # a savepoint released: the transaction may still roll back
+        return
     messages = session.info.pop(_KEY, None)
     if messages and has_app_context():
         send(messages)
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop_after_rollback(session: Session) -> None:
-    session.info.pop(_KEY, None)
+@event.listens_for(Session, "after_transaction_end")
+def _drop_unsent(session: Session, transaction) -> None:
+    """A transaction that ended without committing (rolled back, or closed) mails nothing; a savepoint rolled back
+    alone keeps what the transaction queued."""
+    if transaction.parent is None:
+        session.info.pop(_KEY, None)

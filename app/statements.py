@@ -55,10 +55,10 @@ def _mark_written(session, _flush_context) -> None:
     session.info["wrote"] = True
 
 
-@sa.event.listens_for(sa.orm.Session, "after_commit")
-@sa.event.listens_for(sa.orm.Session, "after_rollback")
-def _clear_written(session) -> None:
-    session.info.pop("wrote", None)
+@sa.event.listens_for(sa.orm.Session, "after_transaction_end")
+def _clear_written(session, transaction) -> None:
+    if transaction.parent is None:  # the whole transaction: a savepoint's end leaves the outer writes uncommitted
+        session.info.pop("wrote", None)
 
 
 class Remembered:

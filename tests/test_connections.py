@@ -168,3 +168,29 @@ def test_nothing_is_remembered_while_another_transaction_that_wrote_is_open(own_
             assert memo.get(("page", settled), lambda: "again") == "first"
     finally:
         REMEMBERED.remove(memo)
+
+
+def test_a_savepoint_does_not_settle_what_the_session_wrote(app):
+    """Remembered skips a session with writes of its own until its transaction ends: a savepoint released or rolled
+    back inside it (a voucher checked, a row tried) leaves the earlier writes uncommitted, and so must not count."""
+    from app.audit.models import AuditAction, AuditLog
+    from app.database import utcnow
+    from app.statements import REMEMBERED, Remembered
+
+    memo = Remembered()
+    try:
+        with app.app_context():
+            db.session.add(AuditLog(at=utcnow(), actor_name="t", action=AuditAction.UPDATE, object_type="Site",
+                                    object_id="1", summary="pending", ip=""))
+            db.session.flush()
+            for end in ("commit", "rollback"):
+                savepoint = db.session.begin_nested()
+                db.session.execute(sa.text("SELECT 1"))
+                getattr(savepoint, end)()
+                assert memo.get(("page", end), lambda: "first") == "first"
+                assert memo.get(("page", end), lambda: "again") == "again", end  # nothing kept: still unsettled
+            db.session.rollback()
+            assert memo.get(("page",), lambda: "first") == "first"
+            assert memo.get(("page",), lambda: "again") == "first"
+    finally:
+        REMEMBERED.remove(memo)

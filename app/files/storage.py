@@ -23,8 +23,10 @@ import unicodedata
 import uuid
 import zipfile
 
+import sqlalchemy as sa
 from flask import Response, abort, current_app
 from flask_babel import gettext as _
+from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
 
 from app.database import utcnow
@@ -394,11 +396,30 @@ def save_upload(
     try:
         db.session.flush()
     except BaseException:
-        # No row will point at the bytes. (A flush that succeeds in a transaction later rolled back still
-        # leaves an unreferenced file; it is harmless and can be swept by comparing the folder with the table.)
-        _remove(path)
+        _remove(path)  # no row will point at the bytes
         raise
+    # Removed again if the transaction is rolled back (a refused spending line after its receipt was stored).
+    db.session.info.setdefault(_WRITTEN, []).append(path)
     return stored
+
+
+_WRITTEN = "stored_file_paths"
+
+
+@sa.event.listens_for(Session, "after_commit")
+def _keep_written(session: Session) -> None:
+    if not session.in_nested_transaction():  # a savepoint released: the transaction may still roll back
+        session.info.pop(_WRITTEN, None)
+
+
+@sa.event.listens_for(Session, "after_transaction_end")
+def _remove_unkept(session: Session, transaction) -> None:
+    """When a transaction ends without committing (rolled back, or closed), the bytes of the uploads it stored: no
+    row points at them. (A savepoint rolled back alone leaves its files to the transaction: harmless if it commits,
+    and swept by comparing the folder with the table.)"""
+    if transaction.parent is None:
+        for path in session.info.pop(_WRITTEN, ()):
+            _remove(path)
 
 
 # --- reading and serving -----------------------------------------------------------------------------------

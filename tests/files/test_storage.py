@@ -573,3 +573,27 @@ def test_send_stored_of_a_corrupt_file_raises(app, ctx):
     os.remove(Path(app.config["UPLOAD_FOLDER"]) / stored.stored_name)
     with app.test_request_context(), pytest.raises(StoredFileCorrupt):
         send_stored(stored)
+
+
+def test_an_upload_whose_transaction_does_not_commit_leaves_no_file(app, ctx):
+    """The bytes go to disk before the row is committed: a rollback (or a session closed without commit) takes
+    them away again; a savepoint rolled back inside a transaction that commits keeps what the transaction stored
+    before it; a commit keeps them."""
+    root = Path(app.config["UPLOAD_FOLDER"])
+    rolled_back = root / save_upload(upload(make_pdf(), "退回.pdf")).stored_name
+    assert rolled_back.exists()
+    db.session.rollback()
+    assert not rolled_back.exists()
+
+    closed = root / save_upload(upload(make_pdf(), "未提交.pdf")).stored_name
+    db.session.close()
+    assert not closed.exists()
+
+    kept = root / save_upload(upload(make_pdf(), "保留.pdf")).stored_name
+    savepoint = db.session.begin_nested()
+    save_upload(upload(make_png(), "撤回.png"))
+    savepoint.rollback()
+    assert kept.exists()  # the savepoint's rollback is not the transaction's
+    db.session.commit()
+    db.session.rollback()  # a later rollback concerns only what came after the commit
+    assert kept.read_bytes() == make_pdf()

@@ -12,7 +12,8 @@ from app.audit.models import AuditAction, AuditLog
 from app.database import china_today
 from app.extensions import db
 from app.funding.models import Allocation, Disbursement, SpendingLine
-from tests.files.test_storage import make_pdf
+from tests.conftest import login
+from tests.files.test_storage import files_on_disk, make_pdf
 
 
 def _sum(app, model, **where) -> int:
@@ -148,6 +149,25 @@ def test_a_receipt_must_be_a_pdf_or_an_image(app, client, login_as, funded):
         "amount": "10", "receipt": (io.BytesIO(b"PK\x03\x04 not really"), "发票.docx")},
         content_type="multipart/form-data", follow_redirects=True).get_data(as_text=True)
     assert "只能上传" in page and _sum(app, SpendingLine) == 0
+
+
+def test_a_refused_spending_line_leaves_no_receipt_on_disk(app, client, login_as, funded, make_user):
+    """The receipt is stored before the rules refuse the line (a signed-off period): the rollback removes it."""
+    finance = app.test_client()
+    with app.app_context():
+        from app.accounts.models import User
+
+        login(finance, db.session.get(User, make_user("finance")).username)
+    last_month = china_today().replace(day=1) - timedelta(days=1)
+    assert finance.post("/funding/periods", data={"label": f"{last_month:%Y-%m}"}).status_code == 302
+    login_as("township")
+    before = files_on_disk(app)
+    response = client.post(f"/funding/sites/{funded.sites[0]}/spending", data={
+        "source_id": funded.city, "entry_date": last_month.isoformat(), "item": "x", "category": "其他",
+        "amount": "10", "receipt": (io.BytesIO(make_pdf()), "发票.pdf")}, content_type="multipart/form-data")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "所在期间" in page and "已结账" in page
+    assert _sum(app, SpendingLine) == 0 and files_on_disk(app) == before
 
 
 def test_township_adds_only_local_funds(app, client, login_as, funded):
