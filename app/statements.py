@@ -116,12 +116,14 @@ def _changes_mark_statement(postgresql: bool) -> sa.Select:
         return sa.select(largest, sa.true())
     # Another backend with a transaction id has written and not yet ended (a change's own rows are written, and
     # its transaction id assigned, before its audit row takes an id).
-    # Backends of other databases in the cluster (the test set-up's, a second app's) do not count.
+    # Only clients of this database count: not other databases' (the test set-up's, a second app's), nor autovacuum,
+    # whose ANALYZE takes a transaction id to write its statistics and never writes the audit log.
     activity = sa.table("pg_stat_activity", sa.column("backend_xid"), sa.column("pid", sa.Integer),
-                        sa.column("datname"))
+                        sa.column("datname"), sa.column("backend_type"))
     writing = (sa.select(sa.literal(1)).select_from(activity)
                .where(activity.c.backend_xid.is_not(None), activity.c.pid != sa.func.pg_backend_pid(),
-                      activity.c.datname == sa.func.current_database()))
+                      activity.c.datname == sa.func.current_database(),
+                      activity.c.backend_type == "client backend"))
     return sa.select(largest, ~sa.exists(writing))
 
 
