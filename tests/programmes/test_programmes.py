@@ -226,3 +226,18 @@ def test_extension_form_refuses_a_date_before_the_deadline(app, client, login_as
     with app.app_context():
         extension = db.session.scalar(sa.select(DeadlineExtension).filter_by(programme_id=programme_id))
         assert extension.reason == "换届" and extension.township_id == places.anhai
+
+
+def test_an_error_is_tied_to_its_control_for_screen_readers(client, login_as):
+    """The control in error says so (aria-invalid) and points at its messages (aria-describedby)."""
+    import re
+
+    login_as("bureau")
+    page = client.post("/programmes/new", data=dict(PROGRAMME, quota="0")).get_data(as_text=True)
+    control = re.search(r'<input[^>]*\bid="quota"[^>]*>', page).group(0)
+    assert 'aria-invalid="true"' in control
+    described = re.search(r'aria-describedby="([^"]+)"', control).group(1).split()
+    messages = [re.search(rf'<div id="{name}">(.*?)</div></div>', page, re.S) for name in described]
+    assert described == ["quota-errors"] and "1 至 500" in messages[0].group(1)
+    name = re.search(r'<input[^>]*\bid="name"[^>]*>', page).group(0)  # a field without errors: neither
+    assert "aria-invalid" not in name and "aria-describedby" not in name
