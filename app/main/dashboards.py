@@ -30,7 +30,7 @@ from app.tracking.models import (
     SiteMilestone,
     SpotCheck,
 )
-from app.tracking.progress import due_date, first_of, last_overdue_month, missing_by_township
+from app.tracking.progress import due_date, first_of, last_overdue_month, missing_by_township, report_months
 
 ACTIVE = (ProgrammeStatus.SELECTED, ProgrammeStatus.IMPLEMENTING)
 RUNNING = (ProgrammeStatus.OPEN, ProgrammeStatus.EVALUATING, ProgrammeStatus.SELECTED, ProgrammeStatus.IMPLEMENTING)
@@ -344,9 +344,12 @@ def township_tasks(township_id: int) -> list[Task]:
                           returned))
     sites = db.session.scalars(
         sa.select(Site).join(Site.programme).where(Site.township_id == township_id, Programme.status.in_(ACTIVE))
-        .options(sa.orm.joinedload(Site.community))
+        .options(sa.orm.joinedload(Site.community),
+                 sa.orm.joinedload(Site.programme).selectinload(Programme.milestones))
     ).unique().all()
     month = first_of(today)
+    # Only sites that report on this month (a round whose last milestone has passed asks for no more reports).
+    sites = [site for site in sites if month in report_months(site)]
     done = set(db.session.scalars(sa.select(MonthlyReport.site_id).where(
         MonthlyReport.site_id.in_([s.id for s in sites]), MonthlyReport.month == month,
         MonthlyReport.status == ReportStatus.SUBMITTED))) if sites else set()

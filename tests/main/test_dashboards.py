@@ -13,6 +13,7 @@ from app.extensions import db
 from app.funding.models import Disbursement
 from app.tracking.models import SpotCheck
 from tests.funding.conftest import funded  # noqa: F401
+from tests.tracking.test_progress import tracked  # noqa: F401
 
 
 def _more_money(app, funded, lines: int):  # noqa: F811
@@ -106,3 +107,25 @@ def test_evaluator_home_lists_sheets_still_to_score(app, client, login_as, make_
 def test_dates_are_dates():
     assert isinstance(china_today(), date)
     assert sa is not None
+
+
+def test_township_tasks_ask_only_for_reports_a_site_makes(app, client, login_as, tracked):  # noqa: F811
+    """A round whose last milestone has passed asks for no more monthly reports: the home page must not offer this
+    month's report (its link answered 404); while the round runs, it offers it and the link opens."""
+    from app.programmes.models import MilestoneKind, Programme
+
+    login_as("township")  # 安海镇, the first site's
+    month = f"{china_today():%Y-%m}"
+    link = f"/progress/sites/{tracked.sites[0]}/reports/{month}"
+    for days, offered in ((-40, False), (40, True)):  # the round's last milestone passed, or still to come
+        with app.app_context():
+            from app.database import utcnow
+            from app.funding.models import Site
+
+            db.session.get(Site, tracked.sites[0]).selected_at = utcnow() - timedelta(days=70)  # whatever today is
+            programme = db.session.get(Programme, tracked.programme)
+            next(m for m in programme.milestones if m.kind == MilestoneKind.SUMMARY).due_date = (
+                china_today() + timedelta(days=days))
+            db.session.commit()
+        assert (link in client.get("/").get_data(as_text=True)) is offered
+    assert client.get(link).status_code == 200
