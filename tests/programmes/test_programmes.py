@@ -159,6 +159,10 @@ def test_tiers_store_exact_fen_per_source(app, client, login_as, make_programme)
         "items-0-name": "x", "items-0-source1": sources["泉州市级财政"], "items-0-amount1": "0.001"}
     ).get_data(as_text=True)
     assert "两位小数" in page
+    detail = f"/programmes/{programme_id}"
+    assert "<strong>泉州市级试点</strong>：¥80,000.00" in client.get(detail).get_data(as_text=True)
+    client.post("/language/en")
+    assert "<strong>泉州市级试点</strong>: " in client.get(detail).get_data(as_text=True)
 
 
 def test_township_cannot_see_drafts_or_manage(app, client, login_as, make_programme):
