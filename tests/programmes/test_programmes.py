@@ -194,6 +194,15 @@ def test_overview_counts_and_puts_the_silent_townships_first(app, client, login_
     assert bureau.get(f"/programmes/{programme_id}/overview?state=weird").status_code == 200
 
 
+def test_overview_in_english(client, login_as, make_programme):
+    """缺报 here is the nominations short of the minimum ("Shortfall"), not the progress pages' missing reports."""
+    programme_id = make_programme()
+    login_as("bureau")
+    client.post("/language/en")
+    head = client.get(f"/programmes/{programme_id}/overview").get_data(as_text=True).split("</thead>", 1)[0]
+    assert '<th class="text-end">Submitted late</th>' in head and '<th class="text-end">Shortfall</th>' in head
+
+
 def test_overview_query_count_does_not_grow(app, client, login_as, make_programme, places, count_queries):
     programme_id = make_programme()
     login_as("bureau")
