@@ -33,8 +33,10 @@ class TitledEnum(enum.StrEnum):
         return LazyString(lambda: self.title)
 
     @classmethod
-    def choices(cls) -> list[tuple[str, str]]:
-        return [(member.value, member.title) for member in cls]
+    def choices(cls) -> list[tuple[str, LazyString]]:
+        """(value, title) pairs for a select; the titles are lazy because forms build their choices at import,
+        before any request has a locale."""
+        return [(member.value, member.lazy_title) for member in cls]
 
     def __str__(self) -> str:
         return self.value

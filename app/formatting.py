@@ -22,11 +22,16 @@ def yuan_text(fen: int) -> str:
     return f"{Decimal(int(fen)) / 100:,.2f}"
 
 
+# "¥" in every language: Babel's English symbol for CNY is "CN¥", but these are RMB amounts for Chinese bureaus, and
+# the report pages and workbooks (reports/xlsx.py) write "¥" too.
+_MONEY_PATTERN = "¥#,##0.00"
+
+
 def babel_money(fen: int | None) -> str:
-    """¥30,000.00 for 3000000 fen: Babel's currency format in the current locale."""
+    """¥30,000.00 for 3000000 fen: Babel's currency format, with the current locale's separators."""
     if fen is None:
         return ""
-    return format_currency(fen_to_yuan(fen), "CNY")
+    return format_currency(fen_to_yuan(fen), "CNY", format=_MONEY_PATTERN)
 
 
 # Babel formats one amount in some tens of microseconds (locale lookup, pattern, Decimal), and a page of sites with

@@ -8,23 +8,24 @@ user (the name, the unread count, the CSRF token of the logout form) stays in th
 from __future__ import annotations
 
 from flask import Flask, request, url_for
-from flask_babel import get_locale
+from flask_babel import get_locale, lazy_pgettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
 
 from app.permissions import Permission, has_permission
 
-# (endpoint, label, permission: None for everyone logged in), left part then right part of the bar.
+# (endpoint, label, permission: None for everyone logged in), left part then right part of the bar. A label that
+# is elsewhere a singular (a column's "Township") has the context "nav", where it names the list (plural).
 LEFT = (
     ("main.home", _l("首页"), None),
-    ("programmes.index", _l("项目"), Permission.PROGRAMMES_VIEW),
+    ("programmes.index", lazy_pgettext("nav", "项目"), Permission.PROGRAMMES_VIEW),
     ("applications.index", _l("申报"), Permission.PROGRAMMES_VIEW),
     ("funding.index", _l("资金"), Permission.FUNDING_VIEW),
     ("ledger.index", _l("台账"), Permission.TRACKING_VIEW),
     ("scoring.index", _l("我的评分表"), Permission.SCORING_SCORE),
-    ("places.townships", _l("镇(街道)"), Permission.PLACES_VIEW),
-    ("places.communities", _l("村(社区)"), Permission.PLACES_VIEW),
+    ("places.townships", lazy_pgettext("nav", "镇(街道)"), Permission.PLACES_VIEW),
+    ("places.communities", lazy_pgettext("nav", "村(社区)"), Permission.PLACES_VIEW),
     ("accounts.users", _l("账户管理"), Permission.ACCOUNTS_MANAGE),
     ("audit.index", _l("审计日志"), Permission.AUDIT_VIEW),
 )

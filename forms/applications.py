@@ -17,8 +17,8 @@ from wtforms import (
 )
 from wtforms.validators import NumberRange, Optional, Regexp, ValidationError
 
-from app.applications.models import UnitLevel
-from app.applications.operations import CONSULTATION_FORMS, VENUE_KINDS
+from app.applications.models import VENUE_KINDS, UnitLevel
+from app.applications.operations import CONSULTATION_FORMS
 from forms.base import BaseForm, IntegerField, MoneyField, RowForm, check_rows, max_length, options, required
 
 TEXT = 5000  # longest free text in a form section; the paper form has far less room

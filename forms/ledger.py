@@ -94,7 +94,7 @@ class RecordForm(BaseForm):
     matter_id = SelectField(_l("议题类别（协商事项目录）"), coerce=int, validate_choice=False,
                             validators=[_chosen(_l("请选择议题类别。"))])
     excluded_rule_id = SelectField(_l("是否属于“五不议”事项"), coerce=int, validate_choice=False, default=0)
-    unit_level = SelectField(_l("协商单元"), choices=options([(level.value, level.title) for level in UnitLevel]))
+    unit_level = SelectField(_l("协商单元"), choices=options(UnitLevel.choices()))
     unit_name = StringField(_l("单元名称（如 第一网格、新华街、3号楼）"), validators=[required(), max_length(60)])
     parties = TextAreaField(_l("协商主体"), validators=[required(), max_length(2000)], render_kw={"rows": 2})
     held_at = ChinaDateTimeField(_l("协商时间"), validators=[entered()])

@@ -45,6 +45,9 @@ def test_the_navigation_follows_the_language(client, login_as):
     english = client.get("/").get_data(as_text=True)
     assert ">首页</a>" not in english
     assert ">Home</a>" in english
+    # The lists' names are plural, though the same Chinese is a column's singular elsewhere ("Township").
+    for label in (">Programmes</a>", ">Townships</a>", ">Villages/Communities</a>"):
+        assert label in english, label
     client.post("/language/zh_Hans_CN")
     assert ">首页</a>" in client.get("/").get_data(as_text=True)
 

@@ -53,6 +53,12 @@ class UnitLevel(TitledEnum):
         return {cls.GRID: _l("网格"), cls.ESTATE: _l("小区(街巷)"), cls.BUILDING: _l("楼栋")}
 
 
+# The venue kinds offered on the form: stored as the Chinese value, shown as the title in the reader's language.
+VENUE_KINDS = [("议事厅(室)", _l("议事厅(室)")), ("议事角", _l("议事角")), ("议事长廊", _l("议事长廊")),
+               ("其他", _l("其他"))]
+_VENUE_TITLES = dict(VENUE_KINDS)
+
+
 class Application(db.Model):
     """A township's nomination of one community: the 推荐表, or the 申报表 + 项目方案书 of a project programme."""
 
@@ -144,6 +150,11 @@ class Application(db.Model):
 
     def __str__(self) -> str:
         return self.reference
+
+    @property
+    def venue_kind_title(self) -> str:
+        """The venue kind in the reader's language; a value no longer offered is shown as stored."""
+        return str(_VENUE_TITLES.get(self.venue_kind, self.venue_kind))
 
     @property
     def budget_total_fen(self) -> int:

@@ -55,8 +55,6 @@ NEEDS_REASON = {A.RETURNED, A.REJECTED}
 LIVE = (A.DRAFT, A.SUBMITTED, A.RETURNED, A.ACCEPTED, A.REJECTED)  # everything that uses up a place
 RESUBMIT_DAYS = 7
 
-VENUE_KINDS = [("议事厅(室)", _l("议事厅(室)")), ("议事角", _l("议事角")), ("议事长廊", _l("议事长廊")),
-               ("其他", _l("其他"))]
 CONSULTATION_FORMS = [
     ("小区协商会", _l("小区协商会")),
     ("业主协商会", _l("业主协商会")),

@@ -175,9 +175,12 @@ def _reconciliation_lines(rows, sums: PageSums, total: Totals) -> tuple[Markup, 
                     f'<td>{flags}</td></tr>')
         body += [f'<tr class="small text-muted"><td class="ps-5">{name}</td>{cells(totals)}<td></td></tr>'
                  for name, totals in lines]
-    foot = [f'<tr class="small"><td>{escape(_("其中：%(s)s", s=name))}</td>{cells(sums.sources[source_id])}'
-            f'<td></td></tr>' for source_id, name in sums.source_names]
-    foot.append(f'<tr class="fw-bold"><td>{escape(_("合计"))}</td>{cells(total)}<td></td></tr>')
+    # Translated outside the f-strings, where pybabel would not find them.
+    of_which = [(source_id, escape(_("其中：%(s)s", s=name))) for source_id, name in sums.source_names]
+    foot = [f'<tr class="small"><td>{text}</td>{cells(sums.sources[source_id])}<td></td></tr>'
+            for source_id, text in of_which]
+    total_text = escape(_("合计"))
+    foot.append(f'<tr class="fw-bold"><td>{total_text}</td>{cells(total)}<td></td></tr>')
     return Markup("".join(body)), Markup("".join(foot))
 
 

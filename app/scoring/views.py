@@ -384,11 +384,14 @@ def _ranking_rows(programme: Programme, page, ranking, labels: dict) -> Markup:
     badges = {key: f'<span class="badge text-bg-{colour}">{escape(text)}</span>' for key, (colour, text) in
               badges.items()}
     quota = programme.quota
+    # Translated outside the f-strings, where pybabel would not find them.
+    quota_line = escape(_("拟确定数量 %(n)d 个", n=quota))
+    nothing = escape(_("还没有已受理的申报。"))
     html = []
     for index, row in enumerate(page.items):
         if index + page.first - 1 == quota:
             html.append(f'<tr class="quota-line"><td colspan="8" class="text-center small text-danger">'
-                        f'{escape(_("—— 拟确定数量 %(q)d 个 ——", q=quota))}</td></tr>')
+                        f"—— {quota_line} ——</td></tr>")
         label = labels[row.application_id]
         mean, tiebreak = ranking.texts(row)
         badge = (badges["vetoed"] if row.vetoed else badges["tied"] if row.tied else badges["decided"]
@@ -399,7 +402,7 @@ def _ranking_rows(programme: Programme, page, ranking, labels: dict) -> Markup:
                     f'<td class="text-end">{row.evaluators}</td><td class="text-end">{mean}</td>'
                     f'<td class="text-end">{tiebreak}</td><td>{badge}</td></tr>')
     if not html:
-        html.append(f'<tr><td colspan="8" class="text-muted">{escape(_("还没有已受理的申报。"))}</td></tr>')
+        html.append(f'<tr><td colspan="8" class="text-muted">{nothing}</td></tr>')
     return Markup("".join(html))
 
 

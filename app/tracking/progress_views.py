@@ -93,8 +93,10 @@ def _milestone_rows(names: dict, milestones, items: dict, titles: dict, today) -
     Written from pieces escaped and translated once: a page has sites × milestones cells."""
     site_url = escape(url_for("progress.site", site_id=0)[:-1])
     item_url = escape(url_for("progress.milestone", item_id=0)[:-1])
-    late = f' <span class="badge text-bg-danger">{escape(_("逾期提交"))}</span>'
-    overdue = f' <span class="badge text-bg-danger">{escape(_("已逾期"))}</span>'
+    # Translated outside the f-strings, where pybabel would not find them.
+    late, overdue = escape(_("逾期提交")), escape(_("已逾期"))
+    late = f' <span class="badge text-bg-danger">{late}</span>'
+    overdue = f' <span class="badge text-bg-danger">{overdue}</span>'
     links = {status: (f'<td><a href="{item_url}', f'" class="badge text-decoration-none text-bg-'
                       f'{MILESTONE_BADGES[status]}">{escape(title)}</a>') for status, title in titles.items()}
     # Per milestone: its id, the last date_number on time, the badge while not handed in.

@@ -85,6 +85,21 @@ def test_printed_recommendation_form(app, client, login_as, foreign_draft):
     assert "size: A4" in css
 
 
+def test_the_venue_in_english(app, client, login_as, foreign_draft):
+    """The venue kind is stored as its Chinese value and shown as its title; the venue name is escaped."""
+    _programme_id, foreign = foreign_draft
+    with app.app_context():
+        db.session.get(Application, foreign).venue_name = "<b>厅</b>"
+        db.session.commit()
+    login_as("bureau")
+    for url in (f"/applications/{foreign}", f"/applications/{foreign}/print"):
+        client.post("/language/en")
+        page = client.get(url).get_data(as_text=True)
+        assert "Consultation hall &lt;b&gt;厅&lt;/b&gt;, 45 m²" in page and "议事厅(室)" not in page, url
+        client.post("/language/zh_Hans_CN")
+        assert "议事厅(室) &lt;b&gt;厅&lt;/b&gt;，45 平方米" in client.get(url).get_data(as_text=True), url
+
+
 def test_printed_project_form_has_the_budget(app, client, login_as, make_programme, places):
     login_as("township")
     programme_id = make_programme(kind="project")

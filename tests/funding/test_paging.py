@@ -25,6 +25,16 @@ def test_the_fast_money_text_is_babels(app, locale):
         assert [write(amount) for amount in amounts] == [babel_money(amount) for amount in amounts]
 
 
+@pytest.mark.parametrize("locale", ["zh_Hans_CN", "en"])
+def test_money_is_yuan_with_the_same_sign_as_the_reports(app, locale):
+    """Not Babel's English "CN¥": the pages write what the report pages and workbooks write."""
+    from reports.xlsx import yuan_text
+
+    with app.test_request_context("/"), force_locale(locale):
+        assert money(3_000_050) == yuan_text(3_000_050) == "¥30,000.50"
+        assert money(-100) == yuan_text(-100) == "-¥1.00"
+
+
 def _paid_and_spent(app, funded) -> None:
     with app.app_context():
         today = china_today()

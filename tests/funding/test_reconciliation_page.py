@@ -232,3 +232,13 @@ def test_a_session_with_its_own_writes_neither_reads_nor_fills_the_memo(app, fun
         city = next(row for row in _programme_totals(programme) if row[0] == funded.city)
         before = next(row for row in committed if row[0] == funded.city)
         assert city[2] == before[2] + 40
+
+
+def test_the_source_lines_in_english(client, login_as, funded):
+    login_as("finance")
+    url = f"/funding/programmes/{funded.programme}"
+    client.post("/language/en")
+    page = client.get(url).get_data(as_text=True)
+    assert "<td>Of which: 晋江市级财政</td>" in page and "其中：" not in page
+    client.post("/language/zh_Hans_CN")
+    assert "<td>其中：晋江市级财政</td>" in client.get(url).get_data(as_text=True)

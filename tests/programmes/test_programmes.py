@@ -159,6 +159,10 @@ def test_tiers_store_exact_fen_per_source(app, client, login_as, make_programme)
         "items-0-name": "x", "items-0-source1": sources["泉州市级财政"], "items-0-amount1": "0.001"}
     ).get_data(as_text=True)
     assert "两位小数" in page
+    detail = f"/programmes/{programme_id}"
+    assert "<strong>泉州市级试点</strong>：¥80,000.00" in client.get(detail).get_data(as_text=True)
+    client.post("/language/en")
+    assert "<strong>泉州市级试点</strong>: " in client.get(detail).get_data(as_text=True)
 
 
 def test_township_cannot_see_drafts_or_manage(app, client, login_as, make_programme):
@@ -188,6 +192,15 @@ def test_overview_counts_and_puts_the_silent_townships_first(app, client, login_
     assert "安海镇" not in bureau.get(f"/programmes/{programme_id}/overview?state=nothing").get_data(as_text=True)
     assert "安海镇" in bureau.get(f"/programmes/{programme_id}/overview?q=安海").get_data(as_text=True)
     assert bureau.get(f"/programmes/{programme_id}/overview?state=weird").status_code == 200
+
+
+def test_overview_in_english(client, login_as, make_programme):
+    """缺报 here is the nominations short of the minimum ("Shortfall"), not the progress pages' missing reports."""
+    programme_id = make_programme()
+    login_as("bureau")
+    client.post("/language/en")
+    head = client.get(f"/programmes/{programme_id}/overview").get_data(as_text=True).split("</thead>", 1)[0]
+    assert '<th class="text-end">Submitted late</th>' in head and '<th class="text-end">Shortfall</th>' in head
 
 
 def test_overview_query_count_does_not_grow(app, client, login_as, make_programme, places, count_queries):

@@ -58,3 +58,13 @@ def test_ties_on_any_page_can_be_decided(app, client, login_as, scoring, monkeyp
     assert re.findall(r"<td>(T-\d)</td>", page) == ["T-1"]
     form = page.split('name="application_id"', 1)[1].split("</select>", 1)[0]
     assert "T-2" in form and "T-3" in form and "T-1" not in form
+
+
+def test_the_quota_line_in_english(app, client, login_as, scoring):
+    _sheets(app, scoring)
+    login_as("bureau")
+    url = f"/scoring/programmes/{scoring.programme}/ranking"
+    client.post("/language/en")
+    assert "—— Number to be selected: 2 ——" in client.get(url).get_data(as_text=True)
+    client.post("/language/zh_Hans_CN")
+    assert "—— 拟确定数量 2 个 ——" in client.get(url).get_data(as_text=True)

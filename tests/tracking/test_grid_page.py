@@ -116,6 +116,21 @@ def test_the_page_shows_states_badges_and_links(app, client, login_as, tracked):
     assert "暂无示范点" not in page
 
 
+def test_the_page_in_english(app, client, login_as, tracked):  # noqa: F811
+    """A report handed in late is "Late" as the legend's "Submitted late" says ("Overdue" is one not handed in);
+    the missing ones are "Missing", and the column counting sites is "Sites"."""
+    _edge_reports(app, tracked)
+    login_as("bureau")
+    client.post("/language/en")
+    page = client.get(f"/progress/programmes/{tracked.programme}").get_data(as_text=True)
+    grid = page.split('id="monthly-grid"', 1)[1].split("</table>", 1)[0]
+    assert re.findall(r'data-state="late"><a [^>]+>([^<]+)</a>', grid) == ["Late", "Late"]
+    assert set(re.findall(r'data-state="missing"><a [^>]+>([^<]+)</a>', grid)) <= {"Missing"}
+    legend = page.split('id="monthly-grid"', 1)[0].rsplit('<p class="small">', 1)[1]
+    assert "Submitted late" in legend and "Missing" in legend and "Overdue" not in legend
+    assert '<th class="text-end">Missing</th><th class="text-end">Sites</th>' in page
+
+
 def test_each_viewer_gets_the_statement_of_its_own_filter(app, make_user, tracked):  # noqa: F811
     build = progress._page_statement
     assert scoped_statement(build, Site.township_id == 1) is scoped_statement(
