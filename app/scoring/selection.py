@@ -231,7 +231,7 @@ def finalise(selection: Selection, user, today: date | None = None) -> list[Site
             site.allocations.append(Allocation(
                 source_id=amount.source_id, amount_fen=amount.amount_fen,
                 # Stored text stays in Chinese whatever the language of the person who finalised.
-                reason=f"按补助档次“{entry.tier.name}”下达",
+                reason=f"按补助档次“{entry.tier.name}”下达", entry_date=today,
                 created_by_id=user.id if user is not None else None))
         sites.append(site)
     db.session.flush()

@@ -176,6 +176,9 @@ def test_notice_objections_and_finalisation_create_the_sites(app, client, login_
                                                        (scoring.applications[2], 3_000_000)]
         assert db.session.scalar(sa.select(sa.func.count(AuditLog.id)).where(
             AuditLog.object_type == "Allocation", AuditLog.action == AuditAction.INSERT)) == 3
+        # 下达 on the day of finalising, the one given too: a past finalisation does not allocate today.
+        assert set(db.session.scalars(sa.select(Allocation.entry_date))) == {
+            selection.publicity_end + timedelta(days=1)}
         assert db.session.get(Selection, selection_id).status == SelectionStatus.FINAL
         with pytest.raises(selecting.SelectionError):
             selecting.finalise(db.session.get(Selection, selection_id), None)
