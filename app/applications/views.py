@@ -15,6 +15,7 @@ from app.database import utcnow
 from app.downloads import attachment as attachment_response
 from app.extensions import db
 from app.files.storage import UploadRejected, save_upload, send_stored, soft_delete
+from app.funding.models import Site
 from app.pagination import paginate
 from app.permissions import (
     Permission,
@@ -24,6 +25,7 @@ from app.permissions import (
     can_nominate_for,
     can_view_application,
     can_view_programme,
+    can_view_site,
     has_permission,
     programme_filter,
     requires,
@@ -127,9 +129,12 @@ def nominate(programme_id: int):
 @requires(Permission.APPLICATIONS_VIEW)
 def detail(application_id: int):
     application = _load(application_id)
+    # Once the list is final the application lives on as a site: link to its progress and money.
+    site = db.session.scalar(sa.select(Site).where(Site.application_id == application.id))
     return render_template(
         "applications/detail.html",
         application=application,
+        site=site if site is not None and can_view_site(current_user, site) else None,
         can_edit=can_edit_application(current_user, application),
         can_review=has_permission(current_user, Permission.APPLICATIONS_REVIEW),
         can_withdraw=can_nominate_for(current_user, application.township_id)

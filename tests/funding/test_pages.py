@@ -230,3 +230,29 @@ def test_the_remembered_reconciliation_shows_a_payment_at_once(app, client, logi
 def test_money_columns_are_integers(app, funded):
     for model in (Allocation, Disbursement, SpendingLine):
         assert str(model.__table__.c.amount_fen.type) == "BIGINT"
+
+
+def test_a_selected_application_links_to_its_site(app, client, login_as, funded, places):
+    """Once the list is final, the application's page says so and leads to the site's progress and money; an
+    application that did not become a site shows neither."""
+    from app.applications.models import Application, ApplicationStatus
+    from app.funding.models import Site
+    from tests.applications.helpers import communities_of
+
+    with app.app_context():
+        site = db.session.get(Site, funded.sites[0])
+        selected = site.application_id
+        unselected = Application(programme_id=funded.programme, township_id=site.township_id,
+                                 community_id=communities_of(app, site.township_id, 2)[1], sequence=9,
+                                 reference="F-9",
+                                 status=ApplicationStatus.ACCEPTED)
+        db.session.add(unselected)
+        db.session.commit()
+        unselected = unselected.id
+    login_as("township")  # 安海镇, the first site's
+    page = client.get(f"/applications/{selected}").get_data(as_text=True)
+    assert 'id="selected-site"' in page
+    for link in (f"/progress/sites/{funded.sites[0]}", f"/funding/sites/{funded.sites[0]}"):
+        assert f'href="{link}"' in page and client.get(link).status_code == 200
+    page = client.get(f"/applications/{unselected}").get_data(as_text=True)
+    assert 'id="selected-site"' not in page and "/funding/sites/" not in page
