@@ -5,6 +5,7 @@
   overwritten silently.
 - 100 payments of ¥15 at once against ¥1,000 allocated: exactly 66 are paid (¥990), the rest are refused as
   exceeding what is payable; nobody gets a 500.
+- 8 of each export at once (GET requests that write their audit row): nobody gets a 500, each export is audited.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import date
 import sqlalchemy as sa
 
 from app.applications.models import Application
+from app.audit.models import AuditAction, AuditLog
 from app.database import china_today
 from app.extensions import db
 from app.funding.models import Disbursement
@@ -148,3 +150,28 @@ def test_hundred_payments_never_exceed_the_allocation(deployment: Deployment):
             assert re.search(r'data-field="override_reason">[^<]*可拨付 10\.00 元，本次 15\.00 元超出',
                              response.text), response.text[:500]
             assert "拨付已录入" not in response.text and "拨付已录入" not in page
+
+
+def test_exports_at_once_are_all_answered_and_audited(deployment: Deployment):
+    # On SQLite a GET began as a reader; the audit row then had to upgrade it to a writer, which fails at once
+    # ("database is locked") when another worker has written since, instead of waiting on the busy timeout.
+    paths = {
+        "bureau": ["/reports/selection.xlsx", "/reports/applications.xlsx", "/reports/monthly.xlsx",
+                   f"/archive/sites/{deployment.scenario.site}/archive.zip"],
+        "auditor": ["/audit/export.xlsx"],
+    }
+    jobs = []
+    for username, exports in paths.items():
+        clients = logged_in(deployment, username, 8 * len(exports))
+        jobs += [lambda c=c, p=p: c.get(p) for c, p in zip(clients, exports * 8, strict=True)]
+
+    def exported() -> int:
+        with deployment.app.app_context():
+            return db.session.scalar(sa.select(sa.func.count()).where(AuditLog.action == AuditAction.EXPORT))
+
+    before = exported()
+    responses = all_at_once(jobs)
+
+    no_server_errors(deployment, responses)
+    assert all(r.status == 200 for r in responses), sorted({r.status for r in responses})
+    assert exported() - before == len(jobs)
