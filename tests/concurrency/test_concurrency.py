@@ -157,7 +157,7 @@ def test_exports_at_once_are_all_answered_and_audited(deployment: Deployment):
     # ("database is locked") when another worker has written since, instead of waiting on the busy timeout.
     paths = {
         "bureau": ["/reports/selection.xlsx", "/reports/applications.xlsx", "/reports/monthly.xlsx",
-                   f"/archive/sites/{deployment.scenario.site}/archive.zip"],
+                   "/applications/export.xlsx", f"/archive/sites/{deployment.scenario.site}/archive.zip"],
         "auditor": ["/audit/export.xlsx"],
     }
     jobs = []
