@@ -95,8 +95,8 @@ _BEGIN_WRITING = "sfd_begin_writing"  # an execution option of our own, for conf
 
 @contextmanager
 def write_after_reading(session):
-    """Make the writes that a reading request cannot do without (an export's audit row) in a transaction of their
-    own, committed at the end of the block.
+    """Make the writes that a reading request cannot do without (the audit row of an export or a refusal) in a
+    transaction of their own, committed at the end of the block.
 
     On SQLite a GET's transaction begins as a reader; upgrading it to a writer fails at once ("database is locked")
     when another worker has written meanwhile. So what the request read is committed first (it wrote nothing), and
