@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -80,11 +81,33 @@ def configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
         # A request that may write takes SQLite's write lock up front: two workers then queue on the busy
-        # timeout instead of one failing when it upgrades a read lock that another writer has overtaken.
+        # timeout instead of one failing when it upgrades a read lock that another writer has overtaken. A GET
+        # stays a reader (many at once) but for the writes it makes through write_after_reading.
         from flask import has_request_context, request
 
-        writing = has_request_context() and request.method not in ("GET", "HEAD", "OPTIONS")
+        writing = connection.get_execution_options().get(_BEGIN_WRITING, False) or (
+            has_request_context() and request.method not in ("GET", "HEAD", "OPTIONS"))
         connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
+
+
+_BEGIN_WRITING = "sfd_begin_writing"  # an execution option of our own, for configure_sqlite's _on_begin
+
+
+@contextmanager
+def write_after_reading(session):
+    """Make the writes that a reading request cannot do without (the audit row of an export or a refusal) in a
+    transaction of their own, committed at the end of the block.
+
+    On SQLite a GET's transaction begins as a reader; upgrading it to a writer fails at once ("database is locked")
+    when another worker has written meanwhile. So what the request read is committed first (it wrote nothing), and
+    the block's transaction begins with the write lock, waiting on the busy timeout as a POST's does. The lock is
+    held for the writes only, not for the reading before them (a province's export takes seconds). Incidental
+    writes that a page can do without go through :func:`commit_quietly`.
+    """
+    session.commit()
+    session.connection(execution_options={_BEGIN_WRITING: True})
+    yield
+    session.commit()
 
 
 def ping_after_idle(engine: Engine, idle_seconds: float) -> None:

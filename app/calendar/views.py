@@ -15,7 +15,7 @@ from icalendar import Alarm, Calendar, Event
 
 from app.accounts.models import User
 from app.calendar.events import Deadline, deadlines
-from app.database import china_today, utcnow
+from app.database import china_today, utcnow, write_after_reading
 from app.extensions import db
 from app.permissions import Permission, has_permission, public, requires
 
@@ -96,8 +96,8 @@ def feed():
         flash(_("已生成新的订阅链接，原链接已失效。请在日历应用中改用新链接。"), "success")
         return redirect(url_for("calendar.feed"))
     if not user.calendar_token:
-        user.calendar_token = _new_token()
-        db.session.commit()
+        with write_after_reading(db.session):  # the link shown must work
+            user.calendar_token = _new_token()
     link = url_for("calendar.ics", token=user.calendar_token, _external=True)
     webcal = re.sub(r"^https?://", "webcal://", link)
     return render_template("calendar/feed.html", link=link, webcal=webcal)

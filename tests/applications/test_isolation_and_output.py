@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.applications.models import Application, ApplicationStatus
-from app.audit.models import AuditLog
+from app.audit.models import AuditAction, AuditLog
 from app.extensions import db
 from tests.applications.helpers import applications, communities_of, nominate, only_application_id
 from tests.conftest import DEMONSTRATION_FORM, login
@@ -34,7 +34,9 @@ def _snapshot(app):
     with app.app_context():
         rows = db.session.execute(sa.select(Application.id, Application.status, Application.version,
                                             Application.contact_name)).all()
-        audit = db.session.scalar(sa.select(sa.func.count(AuditLog.id)).where(AuditLog.action != "denied"))
+        # Refusals and exports are logged; nothing else may be.
+        audit = db.session.scalar(sa.select(sa.func.count(AuditLog.id))
+                                  .where(AuditLog.action.not_in([AuditAction.DENIED, AuditAction.EXPORT])))
         return rows, audit
 
 
@@ -129,6 +131,18 @@ def test_export_reads_back_with_every_visible_application(app, client, login_as,
     assert list(rows["村(社区)"]) == names
     assert list(rows["联系人"]) == ["磁灶联系人"]
     assert rows.iloc[0]["状态"] == ApplicationStatus.DRAFT.title
+
+
+def test_the_export_is_audited_like_every_other(app, client, login_as, make_programme):
+    programme_id = make_programme()
+    user_id = login_as("bureau")
+    assert client.get(f"/applications/export.xlsx?programme={programme_id}").status_code == 200
+    with app.app_context():
+        entry = db.session.scalars(sa.select(AuditLog).where(AuditLog.action == AuditAction.EXPORT)
+                                   .order_by(AuditLog.id.desc())).first()
+        assert entry is not None
+        assert (entry.object_type, entry.actor_id) == ("Application", user_id)
+        assert entry.summary == f"applications export programme={programme_id}"
 
 
 def test_bad_input_is_reported_at_each_field_and_nothing_is_lost(app, client, login_as, make_programme, places):

@@ -60,7 +60,7 @@ def _transaction():
 class Response:
     status: int
     location: str
-    text: str
+    text: str  # a binary body (an export) decoded with replacements: look at its status only
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -93,10 +93,11 @@ class Client:
         req = urllib.request.Request(self.base_url + path, data=body)
         try:
             with self.opener.open(req, timeout=60) as answer:
-                return Response(answer.status, answer.headers.get("Location", ""), answer.read().decode())
+                return Response(answer.status, answer.headers.get("Location", ""),
+                                answer.read().decode(errors="replace"))
         except urllib.error.HTTPError as error:
             with error:
-                return Response(error.code, error.headers.get("Location", ""), error.read().decode())
+                return Response(error.code, error.headers.get("Location", ""), error.read().decode(errors="replace"))
 
     def get(self, path: str) -> Response:
         return self.request(path)

@@ -5,6 +5,8 @@
   overwritten silently.
 - 100 payments of ¥15 at once against ¥1,000 allocated: exactly 66 are paid (¥990), the rest are refused as
   exceeding what is payable; nobody gets a 500.
+- 8 of each export at once, and 24 refused (GET requests that write their audit row): nobody gets a 500, each
+  export and refusal is audited.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from datetime import date
 import sqlalchemy as sa
 
 from app.applications.models import Application
+from app.audit.models import AuditAction, AuditLog
 from app.database import china_today
 from app.extensions import db
 from app.funding.models import Disbursement
@@ -148,3 +151,28 @@ def test_hundred_payments_never_exceed_the_allocation(deployment: Deployment):
             assert re.search(r'data-field="override_reason">[^<]*可拨付 10\.00 元，本次 15\.00 元超出',
                              response.text), response.text[:500]
             assert "拨付已录入" not in response.text and "拨付已录入" not in page
+
+
+def test_exports_and_refusals_at_once_are_all_answered_and_audited(deployment: Deployment):
+    # On SQLite a GET began as a reader; the audit row then had to upgrade it to a writer, which fails at once
+    # ("database is locked") when another worker has written since, instead of waiting on the busy timeout.
+    exports = ["/reports/selection.xlsx", "/reports/applications.xlsx", "/reports/monthly.xlsx",
+               "/applications/export.xlsx", f"/archive/sites/{deployment.scenario.site}/archive.zip"]
+    bureau = logged_in(deployment, "bureau", 8 * len(exports))
+    auditors = logged_in(deployment, "auditor", 8)
+    townships = logged_in(deployment, "anhai", 24)  # may not read the audit log: refused, and the refusal audited
+    jobs = [lambda c=c, p=p: c.get(p) for c, p in zip(bureau, exports * 8, strict=True)]
+    jobs += [lambda c=c: c.get("/audit/export.xlsx") for c in auditors + townships]
+
+    def audited(action: AuditAction) -> int:
+        with deployment.app.app_context():
+            return db.session.scalar(sa.select(sa.func.count()).where(AuditLog.action == action))
+
+    before = audited(AuditAction.EXPORT), audited(AuditAction.DENIED)
+    responses = all_at_once(jobs)
+
+    no_server_errors(deployment, responses)
+    statuses = [r.status for r in responses]
+    assert statuses == [200] * (len(jobs) - 24) + [403] * 24, sorted(set(statuses))
+    assert audited(AuditAction.EXPORT) - before[0] == len(jobs) - 24
+    assert audited(AuditAction.DENIED) - before[1] == 24
