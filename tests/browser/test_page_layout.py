@@ -1,0 +1,54 @@
+"""The page frame in a real browser: the navigation bar fits a desktop window in both languages."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.test_login_roles import log_in
+
+pytestmark = pytest.mark.browser
+
+
+def choose_language(page: Page, live_server, code: str) -> None:
+    """The logged-in user's language, as set on the preferences page (it is kept with the account)."""
+    page.goto(live_server("/account/preferences"))
+    page.select_option("#locale", code)
+    with page.expect_navigation():
+        page.locator("main form [type=submit]").click()
+
+
+def horizontal_fit(page: Page) -> dict:
+    return page.evaluate(
+        """() => {
+          const menu = document.getElementById('userMenu').getBoundingClientRect();
+          const bar = document.querySelector('nav.navbar').getBoundingClientRect();
+          const badge = document.getElementById('unread-count');
+          const b = badge ? badge.getBoundingClientRect() : null;
+          return {page: document.documentElement.scrollWidth, window: window.innerWidth,
+                  menuLeft: menu.left, menuRight: menu.right,
+                  badgeInBar: !b || (b.top >= bar.top && b.bottom <= bar.bottom && b.right <= bar.right)};
+        }"""
+    )
+
+
+# The bureau has the most links; a township user has the unread badge that used to float outside the bar.
+@pytest.mark.parametrize(("account", "width"), [("bureau", 1280), ("bureau", 1440), ("anhai", 1280)])
+@pytest.mark.parametrize("language", ["en", "zh_Hans_CN"])
+def test_the_navigation_bar_fits_a_desktop_window(browser, live_server, screenshots, account, width, language):
+    context = browser.new_context(locale="zh-CN", viewport={"width": width, "height": 800})
+    page = context.new_page()
+    try:
+        log_in(page, live_server, account)
+        choose_language(page, live_server, language)
+        for path in ("/", "/calendar/"):
+            page.goto(live_server(path))
+            expect(page.locator("#userMenu")).to_be_visible()
+            fit = horizontal_fit(page)
+            assert fit["page"] <= fit["window"], (path, fit)
+            assert 0 <= fit["menuLeft"] and fit["menuRight"] <= fit["window"], (path, fit)
+            assert fit["badgeInBar"], (path, fit)
+        page.screenshot(path=str(screenshots / f"navbar-{account}-{width}-{language}.png"))
+    finally:
+        choose_language(page, live_server, "zh_Hans_CN")  # the server's accounts are shared by the other tests
+        context.close()
