@@ -1,10 +1,15 @@
-"""The page frame in a real browser: the navigation bar fits a desktop window in both languages."""
+"""Layout in a real browser: the navigation bar fits a desktop window in both languages; the scoring sheet on paper."""
 
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
+from app.accounts.models import User
+from app.extensions import db
+from app.formatting import points
+from app.scoring.models import Assignment, SheetStatus
 from tests.browser.test_login_roles import log_in
 
 pytestmark = pytest.mark.browser
@@ -51,4 +56,33 @@ def test_the_navigation_bar_fits_a_desktop_window(browser, live_server, screensh
         page.screenshot(path=str(screenshots / f"navbar-{account}-{width}-{language}.png"))
     finally:
         choose_language(page, live_server, "zh_Hans_CN")  # the server's accounts are shared by the other tests
+        context.close()
+
+
+def test_the_scoring_sheet_prints_without_its_controls(browser, live_server, screenshots):
+    with live_server.app.app_context():
+        assignment = db.session.scalar(
+            sa.select(Assignment).join(Assignment.evaluator)
+            .where(User.username == "expert1", Assignment.status != SheetStatus.SUBMITTED).order_by(Assignment.id))
+        assignment_id, total = assignment.id, points(assignment.points)
+    # A4 less Chrome's default margins is about 190 mm, 718 CSS pixels.
+    context = browser.new_context(locale="zh-CN", viewport={"width": 718, "height": 1000})
+    page = context.new_page()
+    try:
+        log_in(page, live_server, "expert1")
+        page.goto(live_server(f"/scoring/sheets/{assignment_id}"))
+        expect(page.locator("#sheet-total")).to_have_text(total)
+        expect(page.locator("#save")).to_be_visible()
+        expect(page.locator(".signature")).to_be_hidden()
+
+        page.emulate_media(media="print")
+        for control in ("#save", "#submit_sheet", "nav.navbar", "#comment"):
+            expect(page.locator(control)).to_be_hidden()
+        expect(page.get_by_text("申报材料", exact=True)).to_be_hidden()
+        expect(page.locator("#sheet-total")).to_have_text(total)
+        expect(page.locator(".signature")).to_contain_text("评审人签字：")
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        page.screenshot(path=str(screenshots / "scoring-sheet-print.png"), full_page=True)
+        page.pdf(path=str(screenshots / "scoring-sheet.pdf"), format="A4")
+    finally:
         context.close()
