@@ -1,4 +1,5 @@
-"""Layout in a real browser: the navigation bar fits a desktop window in both languages; the scoring sheet on paper."""
+"""Layout in a real browser: the navigation bar fits a desktop window in both languages; the scoring sheet and
+the English forms on paper."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
 from app.accounts.models import User
+from app.applications.models import Application
 from app.extensions import db
 from app.formatting import points
 from app.scoring.models import Assignment, SheetStatus
+from app.tracking.models import ConsultationRecord
 from tests.browser.test_login_roles import log_in
 
 pytestmark = pytest.mark.browser
@@ -86,3 +89,28 @@ def test_the_scoring_sheet_prints_without_its_controls(browser, live_server, scr
         page.pdf(path=str(screenshots / "scoring-sheet.pdf"), format="A4")
     finally:
         context.close()
+
+
+def test_english_print_forms_break_labels_between_words_only(page: Page, live_server, screenshots):
+    with live_server.app.app_context():
+        applications = db.session.scalars(sa.select(Application.id).order_by(Application.id)).all()
+        record = db.session.scalar(sa.select(ConsultationRecord.id).order_by(ConsultationRecord.id))
+    # The demo's first application is a nomination, its last a project: the two kinds of form.
+    forms = [f"/applications/{applications[0]}/print", f"/applications/{applications[-1]}/print",
+             f"/ledger/records/{record}/print"]
+    log_in(page, live_server, "bureau")
+    choose_language(page, live_server, "en")
+    try:
+        for number, path in enumerate(forms):
+            page.goto(live_server(path))
+            expect(page.locator("html")).to_have_attribute("lang", "en")
+            # With a word's own breaks forbidden, every label still fits its cell: none needed a break inside.
+            crowded = page.evaluate(
+                """() => [...document.querySelectorAll('.form-table th, .form-table td.level')]
+                    .filter(cell => { cell.style.overflowWrap = 'normal'; return cell.scrollWidth > cell.clientWidth; })
+                    .map(cell => cell.textContent.trim())"""
+            )
+            assert crowded == [], (path, crowded)
+            page.screenshot(path=str(screenshots / f"print-form-en-{number}.png"), full_page=True)
+    finally:
+        choose_language(page, live_server, "zh_Hans_CN")
