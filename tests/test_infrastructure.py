@@ -35,6 +35,20 @@ def test_healthz_says_when_migrations_are_behind(tmp_path, monkeypatch):
     assert response.status_code == 503 and response.get_json()["migrations"]["at_head"] is False
 
 
+def test_the_favicon_is_served_by_the_app(client, login_as):
+    def icon():
+        response = client.get("/favicon.ico")
+        return response.status_code, response.mimetype, response.data[:4]
+
+    expected = (200, "image/vnd.microsoft.icon", b"\x00\x00\x01\x00")  # an ICO header
+    assert icon() == expected  # the login page asks for it before anyone is logged in
+    login_as("bureau")
+    assert icon() == expected
+    page = client.get("/").get_data(as_text=True)
+    assert '<link rel="icon" href="/favicon.ico"' in page and 'href="/static/favicon.svg"' in page
+    assert client.get("/static/favicon.svg").status_code == 200
+
+
 def test_secret_key_is_generated_once_and_shared(tmp_path, monkeypatch):
     monkeypatch.delenv("SECRET_KEY", raising=False)
     first = load_secret_key(str(tmp_path))

@@ -3,7 +3,17 @@ from __future__ import annotations
 import functools
 
 import sqlalchemy as sa
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    session,
+    url_for,
+)
 from flask_login import current_user
 
 from app.accounts.models import Role, User
@@ -112,6 +122,13 @@ def _code_heads(script_location: str) -> frozenset[str]:
     from alembic.script import ScriptDirectory
 
     return frozenset(ScriptDirectory(script_location).get_heads())
+
+
+@bp.route("/favicon.ico")
+@public
+def favicon():
+    """Browsers ask for /favicon.ico whatever the page links to (the printable forms link to none)."""
+    return send_from_directory(current_app.static_folder, "favicon.ico", mimetype="image/vnd.microsoft.icon")
 
 
 @bp.route("/healthz")

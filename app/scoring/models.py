@@ -6,6 +6,7 @@ Scores are stored in half points (an integer: 17.5 points is 35) so that sums an
 from __future__ import annotations
 
 from datetime import date, datetime
+from fractions import Fraction
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
@@ -107,6 +108,11 @@ class Assignment(db.Model):
         # The bureau's home counts submitted sheets per programme from this index alone (migration 0009).
         sa.Index("ix_assignments_application_status", "application_id", "status"),
     )
+
+    @property
+    def points(self) -> Fraction:
+        """The saved scores summed, base criteria and bonus items alike, as the ranking sums a sheet."""
+        return Fraction(sum(score.half_points for score in self.scores), 2)
 
     def __str__(self) -> str:
         return f"{self.application_id}/{self.evaluator_id}"

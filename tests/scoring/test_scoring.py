@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -138,6 +139,29 @@ def test_bad_scores_are_refused_at_the_field_and_nothing_is_lost(app, client, lo
     with app.app_context():
         scores = {s.criterion_id: s.half_points for s in db.session.get(Assignment, assignment_id).scores}
         assert scores[scoring.criteria[0]] == 60
+
+
+def _sheet_total(page: str) -> str:
+    return re.search(r'<td id="sheet-total"[^>]*>([^<]*)</td>', page).group(1)
+
+
+def test_the_sheet_shows_the_total_of_the_saved_scores(app, client, login_as, scoring):
+    login_as("bureau")
+    client.post(f"/scoring/programmes/{scoring.programme}/assign",
+                data={"applications": [scoring.applications[1]], "evaluators": [scoring.evaluators[0]]})
+    assignment_id = _assignment(app, scoring.applications[1], scoring.evaluators[0])
+    evaluator = _client(app, scoring.usernames[0])
+    assert _sheet_total(evaluator.get(f"/scoring/sheets/{assignment_id}").get_data(as_text=True)) == "0.00"
+    evaluator.post(f"/scoring/sheets/{assignment_id}", data=_sheet_data(scoring, bonus="2.5"))
+    page = evaluator.get(f"/scoring/sheets/{assignment_id}").get_data(as_text=True)
+    with app.app_context():
+        saved = sum(s.half_points for s in db.session.get(Assignment, assignment_id).scores)
+    assert saved == 2 * (30 + 15.5 + 32 + 2.5)
+    assert _sheet_total(page) == "80.00"  # base criteria and the bonus item, as the ranking sums them
+    assert ">合计</th>" in page and "评审人签字：" in page  # the signature line is shown on paper only
+    # A refused entry is not saved: the total stays that of the saved scores.
+    page = evaluator.post(f"/scoring/sheets/{assignment_id}", data=_sheet_data(scoring, c1="41")).get_data(as_text=True)
+    assert _sheet_total(page) == "80.00"
 
 
 def test_evaluators_see_only_their_own_sheets(app, client, login_as, scoring):
