@@ -36,6 +36,14 @@ def _assignment(app, application_id, evaluator_id):
         return found.id if found else None
 
 
+def _first_sheet(app, client, login_as, scoring) -> int:
+    """The bureau (``client``, logged in) assigns the second application to the first evaluator: the sheet's id."""
+    login_as("bureau")
+    client.post(f"/scoring/programmes/{scoring.programme}/assign",
+                data={"applications": [scoring.applications[1]], "evaluators": [scoring.evaluators[0]]})
+    return _assignment(app, scoring.applications[1], scoring.evaluators[0])
+
+
 def _sheet_data(scoring, c1="30", c2="15.5", c3="32", bonus="", veto=False, action="save"):
     data = {f"c{scoring.criteria[0]}": c1, f"c{scoring.criteria[1]}": c2, f"c{scoring.criteria[2]}": c3,
             f"c{scoring.criteria[3]}": bonus, "comment": "材料齐全", action: "1"}
@@ -61,10 +69,7 @@ def test_bulk_assignment_with_conflict_of_interest(app, client, login_as, scorin
 
 
 def test_one_by_one_assignment_and_unassign(app, client, login_as, scoring):
-    login_as("bureau")
-    client.post(f"/scoring/programmes/{scoring.programme}/assign",
-                data={"applications": [scoring.applications[1]], "evaluators": [scoring.evaluators[0]]})
-    assignment_id = _assignment(app, scoring.applications[1], scoring.evaluators[0])
+    assignment_id = _first_sheet(app, client, login_as, scoring)
     assert assignment_id is not None
     client.post(f"/scoring/assignments/{assignment_id}/unassign")
     assert _assignment(app, scoring.applications[1], scoring.evaluators[0]) is None
@@ -87,10 +92,7 @@ def test_only_accepted_applications_are_assigned(app, scoring):
 
 
 def test_evaluator_scores_saves_submits_and_is_locked(app, client, login_as, scoring):
-    login_as("bureau")
-    client.post(f"/scoring/programmes/{scoring.programme}/assign",
-                data={"applications": [scoring.applications[1]], "evaluators": [scoring.evaluators[0]]})
-    assignment_id = _assignment(app, scoring.applications[1], scoring.evaluators[0])
+    assignment_id = _first_sheet(app, client, login_as, scoring)
     evaluator = _client(app, scoring.usernames[0])
     assert evaluator.post(f"/scoring/sheets/{assignment_id}", data=_sheet_data(scoring, c3="")).status_code == 302
     with app.app_context():
@@ -125,10 +127,7 @@ def test_evaluator_scores_saves_submits_and_is_locked(app, client, login_as, sco
 
 
 def test_bad_scores_are_refused_at_the_field_and_nothing_is_lost(app, client, login_as, scoring):
-    login_as("bureau")
-    client.post(f"/scoring/programmes/{scoring.programme}/assign",
-                data={"applications": [scoring.applications[1]], "evaluators": [scoring.evaluators[0]]})
-    assignment_id = _assignment(app, scoring.applications[1], scoring.evaluators[0])
+    assignment_id = _first_sheet(app, client, login_as, scoring)
     evaluator = _client(app, scoring.usernames[0])
     evaluator.post(f"/scoring/sheets/{assignment_id}", data=_sheet_data(scoring))
     for value, message in [("41", "0 至 40"), ("-1", "0 至 40"), ("八十", "请填写数字"), ("7.3", "半分"),
@@ -146,10 +145,7 @@ def _sheet_total(page: str) -> str:
 
 
 def test_the_sheet_shows_the_total_of_the_saved_scores(app, client, login_as, scoring):
-    login_as("bureau")
-    client.post(f"/scoring/programmes/{scoring.programme}/assign",
-                data={"applications": [scoring.applications[1]], "evaluators": [scoring.evaluators[0]]})
-    assignment_id = _assignment(app, scoring.applications[1], scoring.evaluators[0])
+    assignment_id = _first_sheet(app, client, login_as, scoring)
     evaluator = _client(app, scoring.usernames[0])
     assert _sheet_total(evaluator.get(f"/scoring/sheets/{assignment_id}").get_data(as_text=True)) == "0.00"
     evaluator.post(f"/scoring/sheets/{assignment_id}", data=_sheet_data(scoring, bonus="2.5"))
@@ -165,10 +161,7 @@ def test_the_sheet_shows_the_total_of_the_saved_scores(app, client, login_as, sc
 
 
 def test_evaluators_see_only_their_own_sheets(app, client, login_as, scoring):
-    login_as("bureau")
-    client.post(f"/scoring/programmes/{scoring.programme}/assign",
-                data={"applications": [scoring.applications[1]], "evaluators": [scoring.evaluators[0]]})
-    assignment_id = _assignment(app, scoring.applications[1], scoring.evaluators[0])
+    assignment_id = _first_sheet(app, client, login_as, scoring)
     other = _client(app, scoring.usernames[1])
     assert other.get(f"/scoring/sheets/{assignment_id}").status_code == 403
     assert other.post(f"/scoring/sheets/{assignment_id}", data=_sheet_data(scoring)).status_code == 403
