@@ -34,6 +34,8 @@ def test_evaluator_scores_an_application(page: Page, live_server, screenshots):
     page.click(f"a[href='/scoring/sheets/{assignment_id}']")
     for criterion_id, max_points in criteria:
         page.fill(f"#c{criterion_id}", str(max_points - 0.5 if max_points > 1 else 0))
+    typed = sum(max_points - 0.5 if max_points > 1 else 0 for _id, max_points in criteria)
+    expect(page.locator("#sheet-total")).to_have_text(f"{typed:.2f}")  # follows the typing, before any save
     page.fill("#comment", "议事厅规范，协商记录完整。")
     page.screenshot(path=str(screenshots / "scoring-sheet.png"), full_page=True)
     with page.expect_navigation():

@@ -27,3 +27,22 @@
 document.querySelectorAll("[data-print]").forEach(function (el) {
   el.addEventListener("click", function () { window.print(); });
 });
+// The scoring sheet's 合计 follows what is typed (the page itself shows the saved scores): the sum of the entries
+// that read as numbers, full-width digits included, in the points filter's format (two decimals).
+(function () {
+  var sheet = document.getElementById("sheet-form");
+  var total = document.getElementById("sheet-total");
+  if (!sheet || !total) return;
+  var scores = Array.prototype.filter.call(sheet.querySelectorAll("input"), function (input) {
+    return /^c\d+$/.test(input.name);  // the criteria's fields (c<criterion id>), not the token or vetoes
+  });
+  var update = function () {
+    var sum = 0;
+    scores.forEach(function (input) {
+      var value = Number(input.value.normalize("NFKC").trim());
+      if (input.value.trim() !== "" && isFinite(value)) sum += value;
+    });
+    total.textContent = sum.toFixed(2);
+  };
+  scores.forEach(function (input) { input.addEventListener("input", update); });
+})();
