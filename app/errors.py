@@ -9,8 +9,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from app.audit.models import AuditAction
-from app.audit.operations import record
-from app.database import write_after_reading
+from app.audit.operations import record_after_reading
 from app.extensions import db
 from app.files.storage import StoredFileCorrupt
 
@@ -33,8 +32,8 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(403)
     def forbidden(_error):
         db.session.rollback()
-        with write_after_reading(db.session):  # a refused GET is audited too
-            record(AuditAction.DENIED, object_type="route", summary=f"{request.method} {request.path}"[:300])
+        # A refused GET is audited too.
+        record_after_reading(AuditAction.DENIED, object_type="route", summary=f"{request.method} {request.path}"[:300])
         return _page(403, _("无权访问"), _("您没有访问该页面或数据的权限。"))
 
     @app.errorhandler(404)

@@ -12,8 +12,8 @@ from app.applications.models import Application, ApplicationAttachment, Applicat
 from app.applications.operations import EditConflict, WorkflowError
 from app.applications.queries import filtered_applications
 from app.audit.models import AuditAction
-from app.audit.operations import record
-from app.database import utcnow, write_after_reading
+from app.audit.operations import record_after_reading
+from app.database import utcnow
 from app.downloads import attachment as attachment_response
 from app.extensions import db
 from app.files.storage import UploadRejected, save_upload, send_stored, soft_delete
@@ -91,9 +91,8 @@ def export():
     subtitle = _("导出人：%(user)s　导出时间：%(at)s", user=current_user.username,
                  at=format_datetime(utcnow(), "yyyy-MM-dd HH:mm"))
     data = write_workbook([applications_report.sheet(query)], subtitle=subtitle)
-    with write_after_reading(db.session):
-        record(AuditAction.EXPORT, object_type="Application",
-               summary=f"applications export {request.query_string.decode()[:200]}")
+    record_after_reading(AuditAction.EXPORT, object_type="Application",
+                         summary=f"applications export {request.query_string.decode()[:200]}")
     return attachment_response(data, f"申报汇总表_{utcnow():%Y%m%d}.xlsx")
 
 

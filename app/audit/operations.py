@@ -19,7 +19,7 @@ from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditAction, AuditLog
-from app.database import utcnow
+from app.database import utcnow, write_after_reading
 from app.extensions import db
 
 MASK = "******"
@@ -177,6 +177,13 @@ def record(
             ip=_client_ip(),
         )
     )
+
+
+def record_after_reading(action: AuditAction, **fields) -> None:
+    """:func:`record` for a request that otherwise only reads (an export, a refusal): committed at once in a
+    transaction of its own that takes SQLite's write lock up front (:func:`app.database.write_after_reading`)."""
+    with write_after_reading(db.session):
+        record(action, **fields)
 
 
 def purge_older_than(days: int) -> int:

@@ -7,10 +7,9 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 
 from app.audit.models import OBJECT_TITLES, AuditAction, AuditLog
-from app.audit.operations import record
-from app.database import utcnow, write_after_reading
+from app.audit.operations import record_after_reading
+from app.database import utcnow
 from app.downloads import attachment
-from app.extensions import db
 from app.formatting import datetime_writer, json_text
 from app.pagination import paginate
 from app.permissions import Permission, requires
@@ -92,7 +91,6 @@ def export():
     subtitle = _("导出人：%(user)s　导出时间：%(at)s", user=current_user.username,
                  at=format_datetime(utcnow(), "yyyy-MM-dd HH:mm"))
     data = write_workbook([audit_log.sheet(filters, limit=audit_log.EXPORT_LIMIT)], subtitle=subtitle)
-    with write_after_reading(db.session):
-        record(AuditAction.EXPORT, object_type="AuditLog",
-               summary=f"audit export {request.query_string.decode()[:200]}")
+    record_after_reading(AuditAction.EXPORT, object_type="AuditLog",
+                         summary=f"audit export {request.query_string.decode()[:200]}")
     return attachment(data, f"审计日志_{utcnow():%Y%m%d}.xlsx")

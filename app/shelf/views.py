@@ -17,8 +17,8 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.audit.models import AuditAction
-from app.audit.operations import record
-from app.database import utcnow, write_after_reading
+from app.audit.operations import record_after_reading
+from app.database import utcnow
 from app.downloads import attachment
 from app.extensions import db
 from app.permissions import Permission, authorize, programme_filter, requires, visible_townships
@@ -124,9 +124,8 @@ def export(key: str):
                  at=format_datetime(utcnow(), "yyyy-MM-dd HH:mm"),
                  filters=shelf.describe(report, filters) or _("无"))
     data = write_workbook(sheets, subtitle=subtitle)
-    with write_after_reading(db.session):
-        record(AuditAction.EXPORT, object_type="Report", object_id=report.key,
-               summary=f"report {report.key} {urlencode(_query_string(filters, report))}"[:200])
+    record_after_reading(AuditAction.EXPORT, object_type="Report", object_id=report.key,
+                         summary=f"report {report.key} {urlencode(_query_string(filters, report))}"[:200])
     programme = db.session.get(Programme, filters.programme_id) if filters.programme_id else None
     stamp = f"{programme.year}_{programme.code}" if programme is not None else f"{utcnow():%Y%m%d}"
     return attachment(data, f"{report.title}_{stamp}.xlsx")

@@ -9,8 +9,8 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 
 from app.audit.models import AuditAction
-from app.audit.operations import record
-from app.database import china_today, write_after_reading
+from app.audit.operations import record_after_reading
+from app.database import china_today
 from app.downloads import attachment
 from app.extensions import db
 from app.files.storage import send_stored
@@ -128,8 +128,8 @@ def download_zip(site_id: int):
     except ArchiveError as error:
         flash(error.message, "danger")
         return _back(site)
-    with write_after_reading(db.session):
-        record(AuditAction.EXPORT, object_type="Site", object_id=site.id, summary=f"archive zip of site {site.id}")
+    record_after_reading(AuditAction.EXPORT, object_type="Site", object_id=site.id,
+                         summary=f"archive zip of site {site.id}")
     return attachment(data, archive.zip_filename(site), "application/zip")
 
 
