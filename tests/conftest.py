@@ -176,6 +176,15 @@ def make_user(app, places):
     return factory
 
 
+_CSRF_VALUE = re.compile(r'(name="csrf_token"[^>]*value=")[^"]*"')
+
+
+def page_without_tokens(response) -> str:
+    """The page's HTML with its CSRF tokens blanked: a token is signed with the second it was made, so two views of
+    the same remembered page differ in it when they straddle a second."""
+    return _CSRF_VALUE.sub(r'\1"', response.get_data(as_text=True))
+
+
 def login(client, username: str, password: str = DEMO_PASSWORD):
     return client.post("/login", data={"username": username, "password": password})
 
