@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 from flask import Flask
@@ -148,6 +149,17 @@ def points(value) -> str:
     from app.scoring.aggregate import display
 
     return display(value)
+
+
+def percent_text(share: Fraction | None, places: int = 2) -> str:
+    """A share as a percentage rounded half up, e.g. Fraction(2, 3) → "66.67%"; "—" when there is none."""
+    if share is None:
+        return "—"
+    scaled = share * 100 * 10**places
+    whole, rest = divmod(scaled.numerator, scaled.denominator)
+    if 2 * rest >= scaled.denominator:
+        whole += 1
+    return f"{Decimal(whole).scaleb(-places):.{places}f}%"
 
 
 def init_app(app: Flask) -> None:

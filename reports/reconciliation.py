@@ -19,7 +19,7 @@ from app.database import china_today
 from app.extensions import db
 from app.files.models import StoredFile
 from app.funding.models import Allocation, Disbursement, Site, SpendingLine
-from app.funding.queries import Reconciliation, SiteLine, Totals
+from app.funding.queries import TERMS, Reconciliation, SiteLine, Totals
 from app.places.models import Community, Township
 from app.programmes.models import FundingSource, Programme
 from reports.xlsx import SUBTOTAL, Column, Sheet
@@ -52,7 +52,8 @@ def _figures(totals: Totals) -> dict:
         "balance": totals.balance,
         "undisbursed": totals.undisbursed,
         # Exact until the writer puts it into the cell.
-        "share_used": Decimal(totals.spent) / Decimal(totals.allocated) if totals.allocated else None,
+        "share_used": (Decimal(share.numerator) / Decimal(share.denominator)
+                       if (share := totals.share_used) is not None else None),
     }
 
 
@@ -207,7 +208,7 @@ def sheets(rec: Reconciliation, as_of: date | None = None) -> list[Sheet]:
     programme = rec.programme
     notes = [
         _("截至 %(d)s；金额单位：元。", d=as_of.isoformat()),
-        _("结余 = 拨付 − 支出；未拨付 = 下达 − 拨付；使用率 = 支出 ÷ 下达。"),
+        str(TERMS),
     ]
     summary_name, detail_name = _("汇总"), _("明细")
     taken = {summary_name.casefold(), detail_name.casefold()}

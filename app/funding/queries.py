@@ -10,8 +10,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from fractions import Fraction
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext
 
 from app.database import china_today
 from app.extensions import db
@@ -19,6 +21,9 @@ from app.funding.models import Allocation, Disbursement, Site, SpendingLine
 from app.places.models import Community, Township
 from app.programmes.models import FundingSource, FundingTier, Programme
 from app.statements import Mark, Remembered, remembered_for_filter, scoped_statement, select_rows
+
+# What the reconciliation's derived columns mean, on the page and in the workbook.
+TERMS = lazy_gettext("结余 = 拨付 − 支出；未拨付 = 下达 − 拨付；使用率 = 支出 ÷ 下达。")
 
 # A site paid this long ago that has recorded no spending is flagged.
 IDLE_AFTER = timedelta(days=90)
@@ -40,9 +45,10 @@ class Totals:
         return self.allocated - self.disbursed
 
     @property
-    def share_used(self) -> float | None:
-        # A ratio for display only; the money itself is never a float.
-        return self.spent / self.allocated if self.allocated else None
+    def share_used(self) -> Fraction | None:
+        """使用率: spent over allocated (the budget), exact. An overspent site (spent above what was paid) is shown by
+        its negative 结余 and its flag, not by this share."""
+        return Fraction(self.spent, self.allocated) if self.allocated else None
 
     def add(self, other: Totals) -> None:
         self.allocated += other.allocated

@@ -11,11 +11,12 @@ from app.database import china_today, utcnow
 from app.downloads import attachment
 from app.extensions import db
 from app.files.storage import UploadRejected, save_upload, send_stored
-from app.formatting import money_writer, yuan_text
+from app.formatting import money_writer, percent_text, yuan_text
 from app.funding import operations
 from app.funding.models import Allocation, Disbursement, PeriodSignOff, Site, SpendingLine, Tranche, TrancheRelease
 from app.funding.operations import FundingError
 from app.funding.queries import (
+    TERMS,
     PageSums,
     Totals,
     flag_kinds,
@@ -119,7 +120,7 @@ def programme(programme_id: int):
         total.add(totals)
     body, foot = _reconciliation_lines(rows, sums, total)
     return render_template("funding/programme.html", programme=programme, total=total, body=body, foot=foot,
-                           page=page)
+                           page=page, terms=TERMS)
 
 
 def _reconciliation_lines(rows, sums: PageSums, total: Totals) -> tuple[Markup, Markup]:
@@ -140,11 +141,11 @@ def _reconciliation_lines(rows, sums: PageSums, total: Totals) -> tuple[Markup, 
         key = (t.allocated, t.disbursed, t.spent)  # a township's, a site's and a source's line are often alike
         text = cell_texts.get(key)
         if text is None:
-            share = f"{t.share_used * 100:.1f}%" if t.share_used is not None else ""
+            overspent = " text-danger" if t.balance < 0 else ""
             text = cell_texts[key] = (
                 f'<td class="text-end">{amount(t.allocated)}</td><td class="text-end">{amount(t.disbursed)}</td>'
-                f'<td class="text-end">{amount(t.spent)}</td><td class="text-end">{amount(t.balance)}</td>'
-                f'<td class="text-end">{share}</td>')
+                f'<td class="text-end">{amount(t.spent)}</td><td class="text-end{overspent}">{amount(t.balance)}</td>'
+                f'<td class="text-end">{percent_text(t.share_used, 1)}</td>')
         return text
 
     site_url = url_for("funding.site", site_id=0)[:-1]  # one url_for, not one per line

@@ -23,7 +23,6 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from fractions import Fraction
 
 from flask_babel import gettext as _
@@ -33,6 +32,7 @@ from app.applications.models import UnitLevel
 from app.database import CHINA, china_today, utcnow
 from app.extensions import db
 from app.files.storage import UploadRejected, save_upload
+from app.formatting import percent_text
 from app.places.models import Community
 from app.tracking.models import ConsultationMatter, ConsultationRecord, ConsultationRule, RepresentativeMeeting
 
@@ -62,17 +62,6 @@ def _check_counts(present: int, *votes: int) -> None:
             raise ValueError(f"counts are never negative: {value}")
     if sum(votes) > present:
         raise ValueError(f"{sum(votes)} votes from {present} present")
-
-
-def percent_text(share: Fraction | None, places: int = 2) -> str:
-    """A share as a percentage rounded half up, e.g. Fraction(2, 3) → "66.67%"; "—" when there is none."""
-    if share is None:
-        return "—"
-    scaled = share * 100 * 10**places
-    whole, rest = divmod(scaled.numerator, scaled.denominator)
-    if 2 * rest >= scaled.denominator:
-        whole += 1
-    return f"{Decimal(whole).scaleb(-places):.{places}f}%"
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import re
 from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 import sqlalchemy as sa
@@ -64,7 +65,8 @@ def _ledgers(app, funded) -> None:
 
 
 def _cells(totals) -> list[str]:
-    share = f"{totals.share_used * 100:.1f}%" if totals.share_used is not None else ""
+    share = (f"{(Decimal(totals.spent * 100) / totals.allocated).quantize(Decimal('0.1'), ROUND_HALF_UP)}%"
+             if totals.allocated else "—")
     return [money(totals.allocated), money(totals.disbursed), money(totals.spent), money(totals.balance), share]
 
 
@@ -242,3 +244,28 @@ def test_the_source_lines_in_english(client, login_as, funded):
     assert "<td>Of which: 晋江市级财政</td>" in page and "其中：" not in page
     client.post("/language/zh_Hans_CN")
     assert "<td>其中：晋江市级财政</td>" in client.get(url).get_data(as_text=True)
+
+
+def test_an_overspent_balance_is_red_the_share_rounds_half_up_and_the_terms_are_given(client, login_as, funded, app):
+    """使用率 is spent over allocated, so an overspent site can read below 100 %: its negative 结余 says so in red, and
+    the page states what each derived column means, as the workbook does."""
+    with app.app_context():
+        today = china_today()
+        db.session.add_all([
+            Disbursement(site_id=funded.sites[1], source_id=funded.city, entry_date=today, amount_fen=1_000_000,
+                         voucher_no="O-1"),
+            SpendingLine(site_id=funded.sites[1], source_id=funded.city, entry_date=today, amount_fen=1_234_500,
+                         item="桌椅", category="设备"),
+        ])
+        db.session.commit()
+    login_as("finance")
+    page = client.get(f"/funding/programmes/{funded.programme}").get_data(as_text=True)
+    site_row = next(row for row in re.findall(r"<tr><td class=\"ps-3\">.*?</tr>", page) if "12,345.00" in row)
+    # 12,345.00 of 30,000.00 is 41.15 %: half up, not the binary float's 41.1.
+    assert re.search(r'<td class="text-end text-danger">-¥?2,345\.00</td><td class="text-end">41\.2%</td>',
+                     site_row), site_row
+    summary = re.search(r'结余</div><div class="h5 mb-0 text-danger">', page)
+    assert summary, "the programme's negative balance is red in the summary too"
+    assert "使用率 = 支出 ÷ 下达" in page.split('id="reconciliation-terms"')[1]
+    other = next(row for row in re.findall(r"<tr><td class=\"ps-3\">.*?</tr>", page) if "80,000.00" in row)
+    assert "text-danger" not in other and '<td class="text-end">0.0%</td>' in other
