@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 from flask import Flask
-from flask_babel import format_currency, format_date, format_datetime, get_locale, get_timezone
+from flask_babel import format_currency, format_date, format_datetime, get_locale, get_timezone, pgettext
 
 
 def fen_to_yuan(fen: int | None) -> Decimal | None:
@@ -162,8 +162,14 @@ def percent_text(share: Fraction | None, places: int = 2) -> str:
     return f"{Decimal(whole).scaleb(-places):.{places}f}%"
 
 
+def listing(items: Iterable) -> str:
+    """Items joined with the reader's separator: 甲、乙 in Chinese, "a, b" in English."""
+    return pgettext("list separator", "、").join(str(item) for item in items)
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["points"] = points
+    app.jinja_env.filters["listing"] = listing
     app.jinja_env.filters["json_text"] = json_text
     app.jinja_env.filters["money"] = money
     app.jinja_env.filters["datetime"] = datetime_text

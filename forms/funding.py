@@ -6,7 +6,7 @@ from flask_wtf.file import FileField
 from wtforms import DateField, FieldList, FormField, SelectField, StringField, SubmitField
 from wtforms.validators import NumberRange, Optional, ValidationError
 
-from app.funding.models import SPENDING_CATEGORIES
+from app.funding.models import SPENDING_CATEGORY_TITLES
 from forms.base import BaseForm, IntegerField, MoneyField, RowForm, check_rows, entered, max_length, options, required
 
 
@@ -53,7 +53,7 @@ class SpendingForm(BaseForm):
                             validators=[_chosen(_l("请选择资金来源。"))])
     entry_date = DateField(_l("支出日期"), validators=[entered()])
     item = StringField(_l("支出项目"), validators=[required(), max_length(120)])
-    category = SelectField(_l("类别"), choices=options([(c, c) for c in SPENDING_CATEGORIES]))
+    category = SelectField(_l("类别"), choices=options(SPENDING_CATEGORY_TITLES.items()))
     amount = MoneyField(_l("金额（元）"), validators=[entered()])
     payee = StringField(_l("收款单位"), validators=[Optional(), max_length(120)])
     note = StringField(_l("备注"), validators=[Optional(), max_length(300)])

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from flask_babel import gettext as _
 
 from app.database import china_today
-from app.funding.models import SPENDING_CATEGORIES, Site, SpendingLine
+from app.funding.models import SPENDING_CATEGORIES, Site, SpendingLine, spending_category_title
 from app.funding.queries import SiteLine, Totals
 from reports.xlsx import Column, Sheet, yuan_text
 
@@ -27,7 +27,7 @@ def by_category(lines: Iterable[SpendingLine]) -> list[dict]:
         counts[line.category] = counts.get(line.category, 0) + (1 if standing else 0)
     order = {name: index for index, name in enumerate(SPENDING_CATEGORIES)}
     categories = sorted(amounts, key=lambda name: (order.get(name, len(order)), name))
-    return [{"category": name, "amount": amounts[name], "count": counts[name]}
+    return [{"category": spending_category_title(name), "amount": amounts[name], "count": counts[name]}
             for name in categories if amounts[name] or counts[name]]
 
 

@@ -18,7 +18,7 @@ from flask_babel import gettext as _
 from app.database import china_today
 from app.extensions import db
 from app.files.models import StoredFile
-from app.funding.models import Allocation, Disbursement, Site, SpendingLine
+from app.funding.models import SPENDING_CATEGORY_TITLES, Allocation, Disbursement, Site, SpendingLine
 from app.funding.queries import TERMS, Reconciliation, SiteLine, Totals
 from app.places.models import Community, Township
 from app.programmes.models import FundingSource, Programme
@@ -146,6 +146,9 @@ def iter_detail_lines(programme: Programme, site_ids: Iterable[int] | None = Non
         .outerjoin(StoredFile, StoredFile.id == SpendingLine.receipt_id),
     ).subquery()
     ledgers = {order: name for name, order in LEDGER_ORDER.items()}
+    # Made once: the export may write a province's million lines.
+    categories = {value: str(title) for value, title in SPENDING_CATEGORY_TITLES.items()}
+    with_payee, without_payee = _("%(item)s（%(category)s），%(payee)s"), _("%(item)s（%(category)s）")
     for row in db.session.execute(
         sa.select(lines).order_by(lines.c.entry_date, lines.c.ledger, lines.c.id).execution_options(yield_per=2000)
     ):
@@ -157,7 +160,8 @@ def iter_detail_lines(programme: Programme, site_ids: Iterable[int] | None = Non
             note = _("超额拨付理由：%(r)s", r=row.c) if row.c else ""
         else:
             voucher = row.e or ""
-            summary = f"{row.a}（{row.b}）" + (f"，{row.c}" if row.c else "")
+            parts = {"item": row.a, "category": categories.get(row.b, row.b), "payee": row.c}
+            summary = (with_payee if row.c else without_payee) % parts
             note = row.d
         yield {
             "id": row.id, "site_id": row.site_id, "source_id": row.source_id, "entry_date": row.entry_date,

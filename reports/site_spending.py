@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 
 from app.extensions import db
 from app.files.models import StoredFile
-from app.funding.models import Site, SpendingLine
+from app.funding.models import Site, SpendingLine, spending_category_title
 from app.funding.queries import SiteLine, Totals, reconciliation
 from app.programmes.models import FundingSource
 from reports.xlsx import Column, Sheet, yuan_text
@@ -84,7 +84,7 @@ def rows(lines: Iterable[Any]) -> Iterator[dict]:
             "number": numbers[line.id],
             "entry_date": line.entry_date,
             "item": line.item,
-            "category": line.category,
+            "category": spending_category_title(line.category),
             "source": line.source,
             "amount": line.amount_fen,
             "payee": line.payee,

@@ -25,6 +25,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import xlsxwriter
+from flask_babel import gettext as _
+
+from app.formatting import listing
 
 CHINA = ZoneInfo("Asia/Shanghai")
 # Formula-like prefixes that a spreadsheet might evaluate; such text is prefixed with an apostrophe.
@@ -241,13 +244,15 @@ def _validate(ws, first_row: int, last_row: int, col_index: int, col: Column) ->
     if col.number_range is not None:
         low, high = col.number_range
         options = {"validate": "decimal", "criteria": "between", "minimum": low, "maximum": high,
-                   "error_message": col.validation_message or f"请输入 {low:g} 至 {high:g} 之间的数值。"}
+                   "error_message": col.validation_message or _("请输入 %(low)s 至 %(high)s 之间的数值。",
+                                                                 low=f"{low:g}", high=f"{high:g}")}
     elif col.choices:
         options = {"validate": "list", "source": list(col.choices),
-                   "error_message": col.validation_message or "请从下拉列表中选择：" + "、".join(col.choices)}
+                   "error_message": col.validation_message or _("请从下拉列表中选择：%(choices)s",
+                                                                 choices=listing(col.choices))}
     else:
         return
-    options["error_title"] = "输入有误"
+    options["error_title"] = _("输入有误")
     options["error_message"] = options["error_message"][:255]
     options["ignore_blank"] = True
     if col.help:

@@ -26,6 +26,7 @@ from app.applications.models import (
 from app.database import china_today, utcnow
 from app.extensions import db
 from app.files.models import StoredFile
+from app.formatting import listing
 from app.places.models import Community, Township
 from app.programmes.models import Programme, ProgrammeStatus
 from app.programmes.operations import allowance, effective_due, township_sizes
@@ -62,6 +63,13 @@ CONSULTATION_FORMS = [
     ("楼栋协商会", _l("楼栋协商会")),
     ("线上协商", _l("线上协商（微信群、视频会议等）")),
 ]
+_CONSULTATION_FORM_TITLES = dict(CONSULTATION_FORMS)
+
+
+def consultation_forms_text(application: Application) -> str:
+    """The application's consultation forms in the reader's language, its own "other" form last as written."""
+    forms = [_CONSULTATION_FORM_TITLES.get(value, value) for value in application.consultation_forms or []]
+    return listing([*forms, *([application.consultation_forms_other] if application.consultation_forms_other else [])])
 
 
 # --- counting and limits -----------------------------------------------------------------------------

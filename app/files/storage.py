@@ -33,6 +33,7 @@ from app.database import utcnow
 from app.downloads import attachment
 from app.extensions import db
 from app.files.models import StoredFile
+from app.formatting import listing
 
 KIND_MIME = {
     "pdf": "application/pdf",
@@ -307,7 +308,7 @@ def _unsupported(allowed: frozenset[str]) -> UploadRejected:
     if allowed >= DOCUMENT_KINDS:
         return UploadRejected(_("不支持的文件类型：只能上传 PDF、Word、Excel 或图片（PNG、JPEG）。"))
     labels = list(dict.fromkeys(_KIND_LABELS[kind] for kind in KIND_MIME if kind in allowed))
-    return UploadRejected(_("不支持的文件类型：只能上传 %(kinds)s 文件。", kinds="、".join(labels)))
+    return UploadRejected(_("不支持的文件类型：只能上传 %(kinds)s 文件。", kinds=listing(labels)))
 
 
 def _path(stored_name: str) -> str:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from flask_babel import gettext as _
 
 from app.files.storage import detect_kind
+from app.formatting import listing
 from app.funding.models import SPENDING_CATEGORIES
 from app.programmes.models import FundingSource
 
@@ -110,12 +111,12 @@ def _header_problem(frame: pd.DataFrame) -> str | None:
              if str(column).startswith("Unnamed:") else str(column)
              for column, key in zip(keep, found, strict=True) if key not in expected]
     if missing:
-        problems.append(_("缺少列：%(cols)s", cols="、".join(missing)))
+        problems.append(_("缺少列：%(cols)s", cols=listing(missing)))
     if extra:
-        problems.append(_("多余或无法识别的列：%(cols)s", cols="、".join(extra)))
+        problems.append(_("多余或无法识别的列：%(cols)s", cols=listing(extra)))
     if not problems:
         problems.append(_("列的顺序不对或有重复的列"))
-    problems.append(_("第一行应依次为：%(all)s", all="、".join(IMPORT_COLUMNS)))
+    problems.append(_("第一行应依次为：%(all)s", all=listing(IMPORT_COLUMNS)))
     return "；".join(problems) + "。"
 
 
@@ -161,7 +162,7 @@ def parse_spending(data: bytes, sources: dict[str, FundingSource]) -> tuple[list
             problems.append(_("支出项目超过 %(n)d 个字符", n=MAX_ITEM))
         category = values[category_col]
         if category not in SPENDING_CATEGORIES:
-            problems.append(_("类别“%(v)s”应为以下之一：%(all)s", v=category, all="、".join(SPENDING_CATEGORIES))
+            problems.append(_("类别“%(v)s”应为以下之一：%(all)s", v=category, all=listing(SPENDING_CATEGORIES))
                             if category else _("类别为空"))
         amount_text = values[amount_col]
         amount_fen = None
@@ -177,7 +178,7 @@ def parse_spending(data: bytes, sources: dict[str, FundingSource]) -> tuple[list
         source_name = values[source_col]
         source = sources.get(source_name)
         if source is None:
-            problems.append(_("资金来源“%(v)s”应为以下之一：%(all)s", v=source_name, all="、".join(sources))
+            problems.append(_("资金来源“%(v)s”应为以下之一：%(all)s", v=source_name, all=listing(sources))
                             if source_name else _("资金来源为空"))
         note = values[note_col]
         if len(note) > MAX_NOTE:

@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.applications.models import Application
@@ -158,7 +160,22 @@ class Disbursement(db.Model):
         return f"{self.voucher_no}: {self.amount_fen}"
 
 
-SPENDING_CATEGORIES = ["设施设备", "场地改造", "活动经费", "宣传印制", "人员补贴", "其他"]
+# Stored in Chinese, the value the city's forms use; shown in the reader's language.
+SPENDING_CATEGORY_TITLES = {
+    "设施设备": _l("设施设备"),
+    "场地改造": _l("场地改造"),
+    "活动经费": _l("活动经费"),
+    "宣传印制": _l("宣传印制"),
+    "人员补贴": _l("人员补贴"),
+    "其他": lazy_pgettext("spending category", "其他"),
+}
+SPENDING_CATEGORIES = list(SPENDING_CATEGORY_TITLES)
+
+
+def spending_category_title(value: str) -> str:
+    """The category in the reader's language; a value no longer in the list as it was stored."""
+    title = SPENDING_CATEGORY_TITLES.get(value)
+    return str(title) if title is not None else value
 
 
 class SpendingLine(db.Model):

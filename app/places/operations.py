@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 
 from app.extensions import db
+from app.formatting import listing
 from app.places.models import Community, CommunityKind, Township
 
 if TYPE_CHECKING:
@@ -77,8 +78,8 @@ def import_communities(data: bytes) -> ImportReport:
     frame.columns = [str(c).strip() for c in frame.columns]
     missing = [c for c in IMPORT_COLUMNS if c not in frame.columns]
     if missing:
-        report.errors.append((1, _("缺少表头：%(cols)s。第一行应为：%(all)s。", cols="、".join(missing),
-                                   all="、".join(IMPORT_COLUMNS))))
+        report.errors.append((1, _("缺少表头：%(cols)s。第一行应为：%(all)s。", cols=listing(missing),
+                                   all=listing(IMPORT_COLUMNS))))
         return report
     if len(frame) > MAX_IMPORT_ROWS:
         report.errors.append((0, _("一次最多导入 %(n)d 行。", n=MAX_IMPORT_ROWS)))

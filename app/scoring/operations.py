@@ -16,6 +16,7 @@ from app.accounts.models import Role, User
 from app.applications.models import Application, ApplicationStatus
 from app.database import utcnow
 from app.extensions import db
+from app.formatting import listing
 from app.programmes.models import Programme
 from app.scoring.models import Assignment, Criterion, CriterionKind, Score, SheetStatus, VetoCondition
 
@@ -168,7 +169,7 @@ def submit_sheet(assignment: Assignment) -> None:
     scored = {score.criterion_id for score in assignment.scores}
     missing = [c.name for c in criteria if c.kind == CriterionKind.BASE and c.id not in scored]
     if missing:
-        raise ScoringError(_("还有未评分的项目：%(items)s。", items="、".join(missing)))
+        raise ScoringError(_("还有未评分的项目：%(items)s。", items=listing(missing)))
     assignment.status = SheetStatus.SUBMITTED
     assignment.submitted_at = utcnow()
     db.session.flush()

@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from app.applications.models import Application, ApplicationStatus
 from app.database import CHINA, china_today, utcnow
 from app.extensions import db
+from app.formatting import listing
 from app.funding.models import Allocation, Site
 from app.places.models import Township
 from app.programmes.models import FundingTier, Programme, ProgrammeStatus
@@ -142,7 +143,7 @@ def warnings(selection: Selection) -> list[str]:
             found.append(_("%(name)s 有 %(n)d 个入选，集中度偏高。", name=names[township_id], n=count))
     missing = [name for township_id, name in names.items() if township_id not in per_township]
     if missing and selection.entries:
-        found.append(_("以下镇(街道)没有入选：%(names)s。", names="、".join(missing)))
+        found.append(_("以下镇(街道)没有入选：%(names)s。", names=listing(missing)))
     if any(entry.tier_id is None for entry in selection.entries):
         found.append(_("还有入选单位没有确定补助档次。"))
     return found
