@@ -13,6 +13,7 @@ from app.programmes.models import FundingTier, Programme
 from app.scoring.aggregate import to_decimal
 from app.scoring.models import Selection, SelectionEntry
 from app.scoring.ranking import programme_ranking
+from app.scoring.selection import list_name
 from reports.xlsx import Column, Sheet
 
 
@@ -58,8 +59,7 @@ def sheet(selection: Selection) -> Sheet:
                 "reason": entry.swap_reason,
             }
 
-    title = _("%(name)s %(kind)s", name=programme.name, kind=_("确定名单") if selection.status.value == "final"
-              else _("拟确定名单"))
+    title = _("%(name)s %(kind)s", name=programme.name, kind=list_name(selection.status))
     notes = []
     if selection.publicity_start:
         notes.append(_("公示期：%(a)s 至 %(b)s", a=selection.publicity_start.isoformat(),

@@ -30,6 +30,7 @@ from app.programmes.models import (
     Submitter,
 )
 from app.programmes.operations import ProgrammeError
+from app.scoring import selection as selecting
 from forms.base import ensure_blank_rows, filled_rows, options
 from forms.programmes import (
     ExtensionForm,
@@ -81,6 +82,9 @@ def detail(programme_id: int):
             my_count=live_counts(programme.id).get(township.id, 0),
             can_nominate=can_nominate_for(current_user, township.id) and programme.status == ProgrammeStatus.OPEN,
         )
+    if has_permission(current_user, Permission.RANKING_VIEW) and programme.status != ProgrammeStatus.DRAFT:
+        # The links to the ranking and the list; the list is named by its status, read only for those who see it.
+        context["list_name"] = selecting.list_name(selecting.status_of(programme.id))
     status_form = StatusForm()
     status_form.status.choices = options([(s.value, s.title) for s in operations.STATUS_TRANSITIONS[programme.status]])
     return render_template("programmes/detail.html", programme=programme, status_form=status_form, **context)

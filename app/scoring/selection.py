@@ -37,6 +37,17 @@ def selection_of(programme: Programme, create: bool = False) -> Selection | None
     return selection
 
 
+def status_of(programme_id: int) -> SelectionStatus | None:
+    """The status of the programme's list, None before one is proposed: one small query, for pages that only name
+    the list (:func:`list_name`)."""
+    return db.session.scalar(sa.select(Selection.status).where(Selection.programme_id == programme_id))
+
+
+def list_name(status: SelectionStatus | None) -> str:
+    """拟确定名单 until the list is final, 确定名单 from then on: its name on the pages and in its workbook's title."""
+    return _("确定名单") if status == SelectionStatus.FINAL else _("拟确定名单")
+
+
 def _require(selection: Selection, status: SelectionStatus) -> None:
     if selection.status != status:
         raise SelectionError(_("名单当前为“%(s)s”，不能进行此操作。", s=selection.status.title))

@@ -232,7 +232,8 @@ def manage(programme_id: int):
     return render_template("scoring/manage.html", programme=programme, applications=applications,
                            evaluators=evaluators, matrix=matrix, conflicts=conflicts, progress=progress,
                            form=form, reopen_form=ReasonOnlyForm(), confirm=ConfirmForm(),
-                           frozen=operations.sheet_frozen(programme))
+                           frozen=operations.sheet_frozen(programme),
+                           list_name=selecting.list_name(selecting.status_of(programme.id)))
 
 
 def _accepted(programme: Programme) -> list[Application]:
@@ -366,7 +367,8 @@ def ranking(programme_id: int):
     tie_options = (_TIE_OPTIONS.get((programme.id, mark), lambda: _tie_options(ranking.tied))
                    if has_permission(current_user, Permission.SCORING_MANAGE) else Markup())
     return render_template("scoring/ranking.html", programme=programme, page=page, tie_form=TieForm(),
-                           rows=_ranking_rows(programme, page, ranking, labels), tie_options=tie_options)
+                           rows=_ranking_rows(programme, page, ranking, labels), tie_options=tie_options,
+                           list_name=selecting.list_name(selecting.status_of(programme.id)))
 
 
 @cache
@@ -470,7 +472,7 @@ def selection(programme_id: int):
         "scoring/selection.html", programme=programme, selection=current, rows=rows,
         warnings=selecting.warnings(current) if current else [], swap_form=swap_form, add_form=add_form,
         objection_form=objection_form, answer_form=AnswerForm(), confirm=ConfirmForm(), tiers=tiers,
-        tier_form=TierForm(), today=china_today(),
+        tier_form=TierForm(), today=china_today(), list_name=selecting.list_name(current.status if current else None),
     )
 
 

@@ -12,7 +12,7 @@ from app.database import china_today
 from app.extensions import db
 from app.programmes.models import Programme
 from app.scoring import operations
-from app.scoring.models import Assignment, Score, SheetStatus
+from app.scoring.models import Assignment, Criterion, Score, SheetStatus
 from tests.conftest import login
 
 
@@ -138,6 +138,48 @@ def test_bad_scores_are_refused_at_the_field_and_nothing_is_lost(app, client, lo
     with app.app_context():
         scores = {s.criterion_id: s.half_points for s in db.session.get(Assignment, assignment_id).scores}
         assert scores[scoring.criteria[0]] == 60
+
+
+def _described(page: str, control_id: str) -> tuple[str, dict[str, str]]:
+    """The control with this id, and the text of each element its aria-describedby names."""
+    control = re.search(rf'<(?:input|textarea)[^>]*\bid="{control_id}"[^>]*>', page).group(0)
+    named = re.search(r'aria-describedby="([^"]+)"', control)
+    texts = {name: re.search(rf'\bid="{name}">(.*?)</div>', page, re.S).group(1)
+             for name in (named.group(1).split() if named else [])}
+    return control, texts
+
+
+def test_a_refused_score_is_tied_to_its_control_for_screen_readers(app, client, login_as, scoring):
+    """The sheet's controls in error say so (aria-invalid) and point at their messages, and at the criterion's
+    guidance, as render_field's do; what was saved before stays saved, what was typed is shown again."""
+    with app.app_context():
+        db.session.get(Criterion, scoring.criteria[0]).guidance = "看议事厅和六具备"
+        db.session.commit()
+    assignment_id = _first_sheet(app, client, login_as, scoring)
+    evaluator = _client(app, scoring.usernames[0])
+    evaluator.post(f"/scoring/sheets/{assignment_id}", data=_sheet_data(scoring))
+    c1, c2, c3 = (f"c{criterion}" for criterion in scoring.criteria[:3])
+    data = dict(_sheet_data(scoring, c1="41", c2="八十", c3="33"), comment="长" * 2001)
+    page = evaluator.post(f"/scoring/sheets/{assignment_id}", data=data).get_data(as_text=True)
+
+    control, texts = _described(page, c1)
+    assert 'aria-invalid="true"' in control and 'value="41"' in control
+    assert list(texts) == [f"{c1}-help", f"{c1}-errors"]
+    assert texts[f"{c1}-help"] == "看议事厅和六具备" and "得分须在 0 至 40 分之间" in texts[f"{c1}-errors"]
+    control, texts = _described(page, c2)
+    assert 'aria-invalid="true"' in control and list(texts) == [f"{c2}-errors"]
+    assert "请填写数字" in texts[f"{c2}-errors"]
+    control, texts = _described(page, "comment")
+    assert 'aria-invalid="true"' in control and list(texts) == ["comment-errors"]
+    assert "不能超过 2000 个字符" in texts["comment-errors"]
+    control, texts = _described(page, c3)  # accepted: neither, and the typed value is kept
+    assert "aria-invalid" not in control and texts == {} and 'value="33"' in control
+
+    with app.app_context():
+        assignment = db.session.get(Assignment, assignment_id)
+        scores = {s.criterion_id: s.half_points for s in assignment.scores}
+        assert [scores.get(c) for c in scoring.criteria] == [60, 31, 64, None]
+        assert assignment.comment == "材料齐全" and assignment.status == SheetStatus.DRAFT
 
 
 def _sheet_total(page: str) -> str:

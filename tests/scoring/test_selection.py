@@ -4,6 +4,7 @@ finalisation with allocations, and the two exports read back."""
 from __future__ import annotations
 
 import io
+import re
 from datetime import timedelta
 
 import pandas as pd
@@ -21,6 +22,7 @@ from app.scoring import selection as selecting
 from app.scoring.aggregate import display
 from app.scoring.models import Assignment, Selection, SelectionStatus
 from app.scoring.ranking import programme_ranking
+from tests.conftest import login
 
 
 def _score(app, scoring, table: dict[tuple[int, int], tuple[float, float, float, float]], veto=()):
@@ -209,3 +211,40 @@ def test_finance_sees_the_ranking_but_decides_nothing(app, client, login_as, sco
     assert client.get(f"/scoring/programmes/{scoring.programme}/selection").status_code == 200
     assert client.post(f"/scoring/programmes/{scoring.programme}/selection/propose").status_code == 403
     assert client.get(f"/scoring/programmes/{scoring.programme}").status_code == 403
+
+
+def _selection_links(client, count_queries, programme: int) -> dict[str, str]:
+    """The name of the link to the list on each page that has one, and the selection page's title and heading;
+    each page reads the list's status in one query."""
+    names = {}
+    for page in ("scoring/programmes/{}", "scoring/programmes/{}/ranking", "programmes/{}"):
+        with count_queries() as counter:
+            html = client.get("/" + page.format(programme)).get_data(as_text=True)
+        assert len([s for s in counter.statements if "FROM selections" in s]) == 1, page
+        names[page] = re.search(r'id="selection-link">([^<]*)</a>', html).group(1)
+    html = client.get(f"/scoring/programmes/{programme}/selection").get_data(as_text=True)
+    names["title"] = re.search(r"<title>([^·<]*) ·", html).group(1).strip()
+    names["heading"] = re.search(r'<h1 class="h4 mb-0">([^<]*)<small', html).group(1).strip()
+    return names
+
+
+def test_the_list_is_named_final_once_it_is_final(app, client, login_as, make_user, scoring, count_queries):
+    login_as("bureau")
+    assert set(_selection_links(client, count_queries, scoring.programme).values()) == {"拟确定名单"}  # no list yet
+    _score(app, scoring, {(0, 0): (40, 20, 40, 0), (1, 0): (30, 15, 30, 0)})
+    client.post(f"/scoring/programmes/{scoring.programme}/selection/propose")
+    assert set(_selection_links(client, count_queries, scoring.programme).values()) == {"拟确定名单"}
+    with app.app_context():
+        db.session.scalar(sa.select(Selection).where(Selection.programme_id == scoring.programme)).status = (
+            SelectionStatus.FINAL)
+        db.session.commit()
+    assert set(_selection_links(client, count_queries, scoring.programme).values()) == {"确定名单"}
+    # Who sees no link does not read the list.
+    township = app.test_client()
+    with app.app_context():
+        username = db.session.get(User, make_user("township")).username
+    login(township, username)
+    with count_queries() as counter:
+        response = township.get(f"/programmes/{scoring.programme}")
+    assert response.status_code == 200 and "评审排名" not in response.get_data(as_text=True)
+    assert not [s for s in counter.statements if "FROM selections" in s]
