@@ -3,6 +3,17 @@ places in the next year's round (003 notice: 对项目建设成效显著的镇(�
 
 The year is the programmes' ``year``; a township's sites are its sites in every programme of that year.
 
+A card is worked out as of one day (``as_of``): today while the year runs (or is still to come), and the year's last
+day, 31 December, once it is over, so that a past year's card stays as it stood when the year closed and the bureau
+decided on it. The year's end rather than a programme's closing: a programme keeps no closing date, the notices'
+milestones all fall within the year, and a card covers every programme of the year. What was recorded after the end
+of that day (China time) does not count: a report or a milestone handed in later is not handed in, an archive item
+added later is not there and one removed later still is, a spot check made later (by its date) did not happen, and
+a follow-up closed later is still open, its age counted up to that day. A milestone handed in by then and handed in
+again later (after being returned) counts by its last submission up to then, from its history. A site counts
+whenever it was selected (the round's outcome, not something the township did), and the evaluation is read from the
+sheets as they are now (a sheet keeps no history; it is shown for reference and takes no part in the rule).
+
 Indicators, per township, exact (``Fraction``); shares are shown rounded *down* to 0.1%, so a share shown as
 "90.0%" really meets a 90% threshold and one shown as "59.9%" really falls below 60%:
 
@@ -41,7 +52,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from fractions import Fraction
 
 import sqlalchemy as sa
@@ -50,15 +61,23 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from app.accounts.models import User
-from app.database import china_today, utcnow
+from app.database import CHINA, china_today, utcnow
 from app.extensions import db
 from app.funding.models import Site
 from app.places.models import Township
-from app.programmes.models import Programme
+from app.programmes.models import Milestone, Programme
 from app.scoring.aggregate import display
 from app.scoring.ranking import programme_ranking
 from app.tracking import archive, progress
-from app.tracking.models import MonthlyReport, ScorecardDecision, SiteMilestone, SpotCheck
+from app.tracking.models import (
+    MilestoneEvent,
+    MilestoneStatus,
+    MonthlyReport,
+    ReportStatus,
+    ScorecardDecision,
+    SiteMilestone,
+    SpotCheck,
+)
 
 UP_ON_TIME = Fraction(90, 100)
 UP_ARCHIVE = Fraction(90, 100)
@@ -99,10 +118,25 @@ def threshold_text(value: Fraction) -> str:
     return f"{display(value * 100, 0 if (value * 100).denominator == 1 else 1)}%"
 
 
+def year_end(year: int) -> date:
+    return date(year, 12, 31)
+
+
+def as_of(year: int, today: date) -> date:
+    """The day a year's card is worked out at: the year's last day once the year is over, else ``today``."""
+    return min(today, year_end(year))
+
+
+def end_of(day: date) -> datetime:
+    """The first moment after ``day`` in China: what was recorded before it had happened by that day's end."""
+    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=CHINA)
+
+
 @dataclass
 class Scorecard:
     township: Township
     year: int
+    as_of: date | None = None  # the day the indicators stand at (see the module docstring)
     sites: int = 0
     reports_on_time: int = 0
     reports_due: int = 0
@@ -120,6 +154,11 @@ class Scorecard:
     reasons: list[str] = field(default_factory=list)
     decision: ScorecardDecision | None = None
     decided_by: User | None = None
+
+    @property
+    def year_closed(self) -> bool:
+        """Whether the card stands at its year's end rather than at today."""
+        return self.as_of == year_end(self.year)
 
     @property
     def report_share(self) -> Fraction | None:
@@ -198,13 +237,15 @@ def scorecards(year: int, township_ids: Collection[int] | None = None, *,
 
     A fixed number of queries, plus those of ``programme_ranking`` once per programme of the year that has sites:
     the count grows with neither the townships, nor the sites, nor their reports, milestones, items or checks.
+    ``today`` is the day it is now; the cards stand at :func:`as_of` it.
     """
-    today = today or china_today()
+    day = as_of(year, today or china_today())
+    cutoff = end_of(day)
     query = sa.select(Township).order_by(Township.sort_order, Township.id)
     if township_ids is not None:
         query = query.where(Township.id.in_(list(township_ids)))
     townships = list(db.session.scalars(query))
-    cards = {t.id: Scorecard(township=t, year=year) for t in townships}
+    cards = {t.id: Scorecard(township=t, year=year, as_of=day) for t in townships}
     wanted = list(cards)
     in_townships = sa.true() if township_ids is None else Site.township_id.in_(wanted)
 
@@ -220,11 +261,11 @@ def scorecards(year: int, township_ids: Collection[int] | None = None, *,
         cards[site.township_id].sites += 1
 
     if sites:
-        _reports(cards, sites, programmes, year_sites, today)
-        _milestones(cards, programmes, today)
-        _archive(cards, sites)
+        _reports(cards, sites, programmes, year_sites, day, cutoff)
+        _milestones(cards, programmes, day, cutoff)
+        _archive(cards, sites, cutoff)
         _evaluation(cards, sites, programmes)
-        _spot_checks(cards, township_of, year_sites, today)
+        _spot_checks(cards, township_of, year_sites, day, cutoff)
 
     decisions = db.session.execute(
         sa.select(ScorecardDecision, User).outerjoin(User, User.id == ScorecardDecision.decided_by_id)
@@ -243,33 +284,47 @@ def scorecard(township: Township, year: int, *, today: date | None = None) -> Sc
     return scorecards(year, [township.id], today=today)[0]
 
 
-def _reports(cards, sites, programmes, year_sites, today) -> None:
+def _reports(cards, sites, programmes, year_sites, day, cutoff) -> None:
+    # A report handed in after the cutoff was not handed in by then; a draft counts as nothing, as on the grid.
     reports = {(r.site_id, r.month): r for r in db.session.scalars(
-        sa.select(MonthlyReport).where(MonthlyReport.site_id.in_(year_sites)))}
+        sa.select(MonthlyReport).where(MonthlyReport.site_id.in_(year_sites),
+                                       MonthlyReport.status == ReportStatus.SUBMITTED,
+                                       MonthlyReport.submitted_at < cutoff))}
     for site in sites:
         card = cards[site.township_id]
         for month in progress.report_months(site, programmes[site.programme_id]):
-            state = progress.cell(month, reports.get((site.id, month)), today).state
+            state = progress.cell(month, reports.get((site.id, month)), day).state
             if state in REPORT_DUE_STATES:
                 card.reports_due += 1
                 card.reports_on_time += state == "on_time"
 
 
-def _milestones(cards, programmes, today) -> None:
-    items = db.session.scalars(
-        sa.select(SiteMilestone).where(SiteMilestone.programme_id.in_(list(programmes)),
-                                       SiteMilestone.township_id.in_(list(cards)))
-        .options(sa.orm.joinedload(SiteMilestone.milestone))).all()
-    for item in items:
-        state = progress.timeliness(item, today)
+def _submitted_by(cutoff: datetime) -> sa.ColumnElement:
+    """SQL: a SiteMilestone's last submission before ``cutoff``. ``submitted_at`` is its last submission of all;
+    when that came later (handed in again after a return, or first handed in later), its history tells."""
+    earlier = (sa.select(sa.func.max(MilestoneEvent.at))
+               .where(MilestoneEvent.site_milestone_id == SiteMilestone.id,
+                      MilestoneEvent.to_status == MilestoneStatus.SUBMITTED, MilestoneEvent.at < cutoff)
+               .scalar_subquery())
+    return sa.case((SiteMilestone.submitted_at < cutoff, SiteMilestone.submitted_at), else_=earlier)
+
+
+def _milestones(cards, programmes, day, cutoff) -> None:
+    items = db.session.execute(
+        sa.select(SiteMilestone.township_id, Milestone.due_date, progress.china_date_number(_submitted_by(cutoff)))
+        .join(Milestone, Milestone.id == SiteMilestone.milestone_id)
+        .where(SiteMilestone.programme_id.in_(list(programmes)), SiteMilestone.township_id.in_(list(cards)))
+    ).tuples().all()
+    for township_id, due, submitted in items:
+        state = progress.timeliness_of(submitted, due, day)
         if state in MILESTONE_DUE_STATES:
-            card = cards[item.township_id]
+            card = cards[township_id]
             card.milestones_due += 1
             card.milestones_on_time += state == "on_time"
 
 
-def _archive(cards, sites) -> None:
-    counts = archive.completeness_many(site.id for site in sites)
+def _archive(cards, sites, cutoff) -> None:
+    counts = archive.completeness_many((site.id for site in sites), at=cutoff)
     shares: dict[int, list[Fraction]] = defaultdict(list)
     for site in sites:
         filled = sum(1 for kind in archive.KINDS if counts[site.id][kind] > 0)
@@ -299,19 +354,19 @@ def _evaluation(cards, sites, programmes) -> None:
         cards[township_id].mean_score = sum(values, Fraction(0)) / len(values)
 
 
-def _spot_checks(cards, township_of, year_sites, today) -> None:
+def _spot_checks(cards, township_of, year_sites, day, cutoff) -> None:
     rows = db.session.execute(
         sa.select(SpotCheck.site_id, SpotCheck.follow_up_required, SpotCheck.closed_at, SpotCheck.checked_on)
-        .where(SpotCheck.site_id.in_(year_sites))).tuples().all()
+        .where(SpotCheck.site_id.in_(year_sites), SpotCheck.checked_on <= day)).tuples().all()
     for site_id, follow_up, closed_at, checked_on in rows:
         card = cards[township_of[site_id]]
         card.spot_checks += 1
         if not follow_up:
             continue
         card.follow_ups += 1
-        if closed_at is None:
+        if closed_at is None or closed_at >= cutoff:
             card.open_follow_ups += 1
-            age = (today - checked_on).days
+            age = (day - checked_on).days
             card.oldest_open_days = age if card.oldest_open_days is None else max(card.oldest_open_days, age)
 
 

@@ -56,13 +56,15 @@ def index():
         flash(message + " " + _("已显示 %(y)d 年度。", y=default), "warning")
     if year is None:
         year = default
-    cards = compute.scorecards(year)
+    today = china_today()
+    cards = compute.scorecards(year, today=today)
     notice = None
     if not any(card.sites for card in cards):
         notice = _("%(y)d 年度没有确定的示范点（项目），各镇(街道)均不作调整。", y=year)
     several = len({card.best_rank_programme for card in cards if card.best_rank_programme}) > 1
+    as_of = compute.as_of(year, today)
     return render_template("scorecard/index.html", year=year, years=years, cards=cards, notice=notice,
-                           several_programmes=several,
+                           several_programmes=several, as_of=as_of, year_closed=as_of == compute.year_end(year),
                            decided=sum(1 for card in cards if card.decision is not None), **_common())
 
 

@@ -151,20 +151,29 @@ def missing_kinds(counts: Iterable[tuple[ArchiveKind, int]]) -> list[ArchiveKind
     return [kind for kind, count in counts if count == 0]
 
 
+def _held_at(moment) -> sa.ColumnElement:
+    """Items the archive held at ``moment``: added before it, and not removed by then."""
+    return sa.and_(ArchiveItem.created_at < moment,
+                   sa.or_(ArchiveItem.deleted_at.is_(None), ArchiveItem.deleted_at >= moment))
+
+
 @functools.cache
-def _counts_statement() -> sa.Select:
+def _counts_statement(at_moment: bool = False) -> sa.Select:
+    kept = _held_at(sa.bindparam("at", type_=ArchiveItem.created_at.type)) if at_moment else _live()
     return (sa.select(ArchiveItem.site_id, ArchiveItem.kind, sa.func.count(ArchiveItem.id))
-            .where(ArchiveItem.site_id.in_(sa.bindparam("site_ids", expanding=True)), _live())
+            .where(ArchiveItem.site_id.in_(sa.bindparam("site_ids", expanding=True)), kept)
             .group_by(ArchiveItem.site_id, ArchiveItem.kind))
 
 
-def completeness_many(site_ids: Iterable[int]) -> dict[int, dict[ArchiveKind, int]]:
-    """{site id: {kind: count}} for every given site and every kind, in one grouped query."""
+def completeness_many(site_ids: Iterable[int], at: datetime | None = None) -> dict[int, dict[ArchiveKind, int]]:
+    """{site id: {kind: count}} for every given site and every kind, in one grouped query. ``at``: count the items
+    the archive held at that moment instead of those it holds now."""
     site_ids = list(dict.fromkeys(site_ids))
     result: dict[int, dict[ArchiveKind, int]] = {site_id: dict.fromkeys(KINDS, 0) for site_id in site_ids}
     if not site_ids:
         return result
-    for site_id, kind, count in select_rows(_counts_statement(), site_ids=site_ids):
+    params = {"site_ids": site_ids} if at is None else {"site_ids": site_ids, "at": at}
+    for site_id, kind, count in select_rows(_counts_statement(at is not None), **params):
         result[site_id][ArchiveKind(kind)] = count
     return result
 

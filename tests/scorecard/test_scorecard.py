@@ -28,6 +28,7 @@ from app.scoring.models import Assignment, Criterion, Score, SheetStatus
 from app.tracking import archive, progress
 from app.tracking.models import (
     ArchiveItem,
+    MilestoneEvent,
     MilestoneStatus,
     MonthlyReport,
     ReportStatus,
@@ -40,6 +41,7 @@ from tests.funding.conftest import funded  # noqa: F401
 
 YEAR = 2031
 TODAY = date(2032, 1, 10)  # the round is over: every month and milestone of 2031 is due
+YEAR_END = date(YEAR, 12, 31)  # what a 2031 card stands at from 2032 on: a follow-up's age is counted up to it
 MONTHS = [date(YEAR, m, 1) for m in range(2, 12)]  # selected on 15 January: February … November, ten months
 _files = itertools.count(1)
 
@@ -194,7 +196,7 @@ def test_plus_one_and_zero_at_the_edges(app, round_):
         add_reports(cizao, on_time=6, late=2)
         add_milestones(round_.townships[1], on_time=3, late=1)
         add_archive(cizao, 5, removed=2)  # removed items do not count
-        add_check(cizao, TODAY - timedelta(days=60), follow_up=True)
+        add_check(cizao, YEAR_END - timedelta(days=60), follow_up=True)
         db.session.commit()
     with app.app_context():
         cards = cards_by_name()
@@ -233,7 +235,7 @@ def test_minus_one_and_its_edges(app, round_, reports, milestones, kinds, open_d
         add_milestones(round_.townships[0], on_time=milestones)
         add_archive(site, kinds)
         if open_days is not None:
-            add_check(site, TODAY - timedelta(days=open_days), follow_up=True)
+            add_check(site, YEAR_END - timedelta(days=open_days), follow_up=True)
         db.session.commit()
     with app.app_context():
         assert cards_by_name()["安海镇"].suggestion == expected
@@ -321,6 +323,117 @@ def test_the_query_count_does_not_grow_with_the_data(app, round_, count_queries)
     with app.app_context(), count_queries() as large:
         scorecards(YEAR, today=TODAY)
     assert large.count == small.count <= 16, large.statements
+
+
+# --- a past year stands at its end -----------------------------------------------------------------------------
+
+NEXT_YEAR = date(YEAR + 1, 1, 20)  # something done in the next year, after the 2031 card's day
+
+
+def indicators(card: Scorecard) -> tuple:
+    return (card.reports_on_time, card.reports_due, card.milestones_on_time, card.milestones_due, card.archive,
+            card.spot_checks, card.follow_ups, card.open_follow_ups, card.oldest_open_days, card.suggestion)
+
+
+def test_a_follow_up_closed_after_the_year_stays_open_on_its_card(app, round_):
+    site = round_.sites[0]
+    with app.app_context():
+        add_reports(site, on_time=10)
+        add_milestones(round_.townships[0], on_time=4)
+        add_archive(site, 8)
+        add_check(site, date(YEAR, 10, 1), follow_up=True)
+        db.session.commit()
+    with app.app_context():
+        # While the year runs the card stands at today: 60 days open on 30 November, 61 on 1 December.
+        running = cards_by_name(today=date(YEAR, 11, 30))["安海镇"]
+        assert running.as_of == date(YEAR, 11, 30) and not running.year_closed
+        assert (running.open_follow_ups, running.oldest_open_days, running.suggestion) == (1, 60, 0)
+        assert cards_by_name(today=date(YEAR, 12, 1))["安海镇"].oldest_open_days == 61
+        closed_year = cards_by_name()["安海镇"]
+        assert closed_year.as_of == YEAR_END and closed_year.year_closed
+        assert (closed_year.open_follow_ups, closed_year.oldest_open_days, closed_year.suggestion) == (1, 91, -1)
+        # Closed in January: the 2031 card does not change, now or years later.
+        check = db.session.scalar(sa.select(SpotCheck).where(SpotCheck.site_id == site))
+        check.closed_at, check.closed_note = _china(NEXT_YEAR), "已整改"
+        db.session.commit()
+    with app.app_context():
+        for today in (NEXT_YEAR + timedelta(days=1), date(YEAR + 3, 6, 1)):
+            assert indicators(cards_by_name(today=today)["安海镇"]) == indicators(closed_year)
+
+
+def test_a_check_made_in_the_next_year_is_not_on_the_past_card(app, round_):
+    site = round_.sites[0]
+    with app.app_context():
+        add_check(site, date(YEAR, 12, 31), follow_up=True)
+        add_check(site, date(YEAR + 1, 1, 5), follow_up=True)
+        db.session.commit()
+    with app.app_context():
+        card = cards_by_name()["安海镇"]
+        assert (card.spot_checks, card.follow_ups, card.open_follow_ups, card.oldest_open_days) == (1, 1, 1, 0)
+
+
+def test_a_milestone_handed_in_again_after_the_year_keeps_its_submission(app, round_):
+    township = round_.townships[0]
+    with app.app_context():
+        add_milestones(township, on_time=3)  # charter, the site's and the township's summary; completion not yet
+        items = db.session.scalars(sa.select(SiteMilestone).join(SiteMilestone.milestone)
+                                   .where(SiteMilestone.township_id == township).order_by(Milestone.due_date)).all()
+        completion = items[-1]
+        completion_id = completion.id
+        assert completion.milestone.due_date == date(YEAR, 11, 30) and completion.submitted_at is None
+        # The completion handed in on time, returned in December with a comment; the history says so.
+        completion.submitted_at, completion.status = _china(date(YEAR, 11, 28)), MilestoneStatus.RETURNED
+        db.session.add_all([
+            MilestoneEvent(site_milestone=completion, at=_china(date(YEAR, 11, 28)),
+                           from_status=MilestoneStatus.NOT_STARTED, to_status=MilestoneStatus.SUBMITTED),
+            MilestoneEvent(site_milestone=completion, at=_china(date(YEAR, 12, 5)),
+                           from_status=MilestoneStatus.SUBMITTED, to_status=MilestoneStatus.RETURNED, comment="补充"),
+        ])
+        db.session.commit()
+    with app.app_context():
+        before = cards_by_name()["安海镇"]
+        assert (before.milestones_on_time, before.milestones_due) == (4, 4)
+        # Handed in again in January (which restamps ``submitted_at``): still on time on the 2031 card.
+        completion = db.session.get(SiteMilestone, completion_id)
+        completion.submitted_at, completion.status = _china(NEXT_YEAR), MilestoneStatus.SUBMITTED
+        db.session.add(MilestoneEvent(site_milestone=completion, at=_china(NEXT_YEAR),
+                                      from_status=MilestoneStatus.RETURNED, to_status=MilestoneStatus.SUBMITTED))
+        db.session.commit()
+    with app.app_context():
+        assert indicators(cards_by_name(today=NEXT_YEAR + timedelta(days=1))["安海镇"]) == indicators(before)
+        # 磁灶镇 hands in its completion only in January: due and not handed in (overdue) at the year's end.
+        other = db.session.scalars(sa.select(SiteMilestone).join(SiteMilestone.milestone)
+                                   .where(SiteMilestone.township_id == round_.townships[1],
+                                          Milestone.due_date == date(YEAR, 11, 30))).one()
+        other.submitted_at, other.status = _china(NEXT_YEAR), MilestoneStatus.SUBMITTED
+        db.session.commit()
+    with app.app_context():
+        c = cards_by_name()["磁灶镇"]
+        assert (c.milestones_on_time, c.milestones_due) == (0, 4)
+
+
+def test_archive_changes_after_the_year_do_not_change_its_card(app, round_):
+    site = round_.sites[0]
+    with app.app_context():
+        add_archive(site, 6)
+        db.session.commit()
+        before = cards_by_name()["安海镇"]
+        assert before.archive == Fraction(6, 8)
+        # In January: the two missing kinds added, and the only item of the second kind removed.
+        for kind in archive.KINDS[6:]:
+            db.session.add(ArchiveItem(site_id=site, kind=kind, title="补充材料", item_date=date(YEAR, 12, 1),
+                                       created_at=_china(NEXT_YEAR),
+                                       file=StoredFile(stored_name=f"sc/{next(_files)}.pdf", original_name="x.pdf",
+                                                       kind="pdf", mime_type="application/pdf", size=1,
+                                                       sha256="0" * 64)))
+        removed = db.session.scalar(sa.select(ArchiveItem).where(ArchiveItem.site_id == site,
+                                                                 ArchiveItem.kind == archive.KINDS[1]))
+        removed.deleted_at = _china(NEXT_YEAR)
+        db.session.commit()
+    with app.app_context():
+        assert cards_by_name(today=NEXT_YEAR + timedelta(days=1))["安海镇"].archive == Fraction(6, 8)
+        # The next year's own card would see the archive as it is (7 of 8), were the site of that year.
+        assert archive.completeness_many([site])[site][archive.KINDS[1]] == 0
 
 
 # --- the pages -------------------------------------------------------------------------------------------------
@@ -468,6 +581,32 @@ def test_unknown_township_or_year_is_not_found(client, login_as, round_):
     assert client.post(f"/scorecard/{round_.townships[0]}/1999", data={"action": "accept"}).status_code == 404
 
 
+def test_the_pages_say_what_day_the_card_stands_at(app, client, login_as, round_, monkeypatch):
+    login_as("bureau")
+    site, township = round_.sites[0], round_.townships[0]
+
+    def today_is(day: date) -> None:
+        for module in ("app.scorecard.views", "app.scorecard.compute"):
+            monkeypatch.setattr(f"{module}.china_today", lambda: day)
+
+    with app.app_context():
+        add_check(site, date(YEAR, 10, 1), follow_up=True)
+        db.session.commit()
+    today_is(date(YEAR, 11, 30))
+    running = _text(client.get(f"/scorecard/?year={YEAR}"))
+    assert f'data-as-of="{YEAR}-11-30"' in running and f"按今天（{YEAR}-11-30）的情况计算" in running
+    assert "最久 60 天" in _row(running, township)
+    with app.app_context():
+        check = db.session.scalar(sa.select(SpotCheck).where(SpotCheck.site_id == site))
+        check.closed_at = _china(NEXT_YEAR)
+        db.session.commit()
+    today_is(date(YEAR + 2, 3, 1))
+    for page in (_text(client.get(f"/scorecard/?year={YEAR}")), _text(client.get(f"/scorecard/{township}/{YEAR}"))):
+        assert f'data-as-of="{YEAR}-12-31"' in page and f"按年度末（{YEAR}-12-31）的情况计算" in page
+    row = _row(_text(client.get(f"/scorecard/?year={YEAR}")), township)
+    assert '<span class="badge text-bg-warning">1</span>' in row and "最久 91 天" in row
+
+
 # --- the demo --------------------------------------------------------------------------------------------------
 
 
@@ -491,3 +630,9 @@ def test_demo_decisions_are_deterministic_and_made_once(app):
         assert load_demo_scorecard() == 0
         assert [(d.id, d.decided_change, d.decided_at) for d in
                 db.session.scalars(sa.select(ScorecardDecision).order_by(ScorecardDecision.id))] == sorted(before)
+        # 磁灶镇 closed its follow-up after the decision (January 2024): the 2023 cards, shown today, still stand
+        # at the end of 2023 and agree with what the bureau decided on.
+        cards = {card.township.name: card for card in scorecards(2023)}
+        assert cards["磁灶镇"].year_closed and cards["磁灶镇"].open_follow_ups == 1
+        assert {name: cards[name].suggestion for name in decisions} == {
+            name: d.suggested_change for name, d in decisions.items()}
