@@ -4,6 +4,7 @@ whatever the number of programmes, sites or lines (tests assert it).
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -56,21 +57,59 @@ class Task:
 # --- the bureau ---------------------------------------------------------------------------------------
 
 
+# The timeline's drawing (templates/home/bureau.html): an SVG this many units wide whose labels are set in a font of
+# this many units (app.css, .timeline); marks stay this far inside the edges, so that their circles show whole.
+TIMELINE_WIDTH = 1000
+TIMELINE_FONT = 10
+TIMELINE_MARGIN = 8
+# A label shows at most this many characters of the milestone's name.
+LABEL_CHARS = 10
+
+
+def _label_width(text: str) -> float:
+    """At least the width of ``text`` in the timeline's units: a wide (CJK) or ambiguous character (…) takes one em,
+    any other no more than 0.6 em."""
+    return sum(TIMELINE_FONT if unicodedata.east_asian_width(char) in "WFA" else 0.6 * TIMELINE_FONT
+               for char in text)
+
+
+def _label_anchor(x: float, width: float) -> str:
+    """Centred under its mark, unless that would reach past an edge: then it starts or ends at the mark."""
+    if x - width / 2 < 0:
+        return "start"
+    if x + width / 2 > TIMELINE_WIDTH:
+        return "end"
+    return "middle"
+
+
 def timeline(programmes: list[Programme], today: date) -> list[dict]:
-    """Each running programme's milestones placed on its year, as percentages for a plain HTML/SVG bar."""
+    """Each running programme's milestones in SVG units on an axis over its year (longer if a milestone lies
+    outside it), each label anchored so that it stays inside the drawing.
+
+    ``today`` is the red line's position when today lies on the axis; otherwise ``today_side`` says "before" or
+    "after" and the page says so in words. Stretching the axis to today instead would squeeze a round of some
+    years ago (the demo's) into a corner, its labels on top of each other."""
     rows = []
     for programme in programmes:
-        start, end = date(programme.year, 1, 1), date(programme.year, 12, 31)
-        span = (end - start).days or 1
+        days = [m.due_date for m in programme.milestones]
+        start, end = min([date(programme.year, 1, 1), *days]), max([date(programme.year, 12, 31), *days])
+        span = (end - start).days
 
         def at(day: date, start=start, span=span) -> float:
-            return max(0.0, min(100.0, (day - start).days * 100 / span))
+            return TIMELINE_MARGIN + (day - start).days * (TIMELINE_WIDTH - 2 * TIMELINE_MARGIN) / span
 
+        marks = []
+        for milestone in programme.milestones:
+            name = milestone.name
+            if len(name) > LABEL_CHARS:
+                name = name[:LABEL_CHARS - 1] + "…"
+            label, x = f"{name} {milestone.due_date.month}/{milestone.due_date.day}", at(milestone.due_date)
+            marks.append({"x": x, "anchor": _label_anchor(x, _label_width(label)), "label": label,
+                          "name": milestone.name, "date": milestone.due_date, "past": milestone.due_date < today})
         rows.append({
-            "programme": programme,
-            "marks": [{"left": at(m.due_date), "name": m.name, "date": m.due_date, "past": m.due_date < today}
-                      for m in programme.milestones],
+            "programme": programme, "marks": marks,
             "today": at(today) if start <= today <= end else None,
+            "today_side": "before" if today < start else "after" if today > end else None,
         })
     return rows
 
@@ -189,7 +228,7 @@ def bureau(programmes: list[Programme] | None = None) -> dict:
                                 for township, counts in sums.submissions.get(programme.id, [])],
                     sums.submissions_more.get(programme.id, 0)) for programme in programmes]
     return {
-        "timeline": timeline(programmes, today), "programmes": programmes,
+        "timeline": timeline(programmes, today), "timeline_width": TIMELINE_WIDTH, "programmes": programmes,
         "status_counts": sums.status_counts, "submissions": submissions, "submission_statuses": columns,
         "statuses": ApplicationStatus,
         "scoring": scoring, "overdue": [(names[township], missing) for township, missing in sums.overdue],

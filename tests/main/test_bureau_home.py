@@ -1,16 +1,21 @@
-"""The bureau's home page: 各镇(街道)申报情况 per running programme."""
+"""The bureau's home page: 各镇(街道)申报情况 per running programme, and a timeline whose labels stay inside the
+drawing and which says where today is."""
 
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ElementTree
+from datetime import date
 
+import pytest
 import sqlalchemy as sa
 
 from app.applications.models import Application, ApplicationStatus
+from app.database import china_today
 from app.extensions import db
 from app.main import dashboards
 from app.places.models import Township
-from app.programmes.models import ProgrammeStatus
+from app.programmes.models import Milestone, MilestoneKind, Programme, ProgrammeStatus
 from app.statements import REMEMBERED
 from tests.applications.helpers import communities_of
 
@@ -114,3 +119,76 @@ def test_the_home_page_counts_as_many_queries_for_many_programmes_as_for_one(app
             _apply(app, first, township, [S.DRAFT])
     assert len(_groups(client.get("/").get_data(as_text=True))) == 4
     assert counted() == one
+
+
+# --- the timeline ---------------------------------------------------------------------------------------------
+
+
+def _timeline_programme(app, make_programme, year: int, days: list[date], name: str = "时间轴项目") -> int:
+    programme_id = make_programme(name=name, year=year)
+    with app.app_context():
+        programme = db.session.get(Programme, programme_id)
+        programme.milestones = [Milestone(name=f"节点{number}号：申报材料报送", kind=MilestoneKind.OTHER, due_date=day)
+                                for number, day in enumerate(days, start=1)]
+        programme.milestones[0].kind = MilestoneKind.NOMINATION
+        db.session.commit()
+    return programme_id
+
+
+def _timeline(page: str, programme_name: str) -> tuple[str, ElementTree.Element]:
+    """The heading line above the programme's timeline and its SVG, parsed."""
+    card = page.split('id="timeline"', 1)[1]
+    heading, rest = card.split(f">{programme_name}</a>", 1)[1].split("<svg", 1)
+    return heading, ElementTree.fromstring("<svg" + rest.split("</svg>", 1)[0] + "</svg>")
+
+
+def _extent(text: ElementTree.Element) -> tuple[float, float]:
+    """Where a label can reach, at one em (10 units) for every character: wider than any glyph it holds."""
+    x, width = float(text.get("x")), len(text.text) * 10
+    return {"start": (x, x + width), "middle": (x - width / 2, x + width / 2), "end": (x - width, x)}[
+        text.get("text-anchor")]
+
+
+def test_timeline_labels_near_an_edge_start_or_end_at_their_mark(app, client, login_as, make_programme):
+    year = china_today().year
+    _timeline_programme(app, make_programme, year, [date(year, 1, 2), date(year, 6, 30), date(year, 12, 30)])
+    login_as("bureau")
+    heading, svg = _timeline(client.get("/").get_data(as_text=True), "时间轴项目")
+    width = float(svg.get("viewBox").split()[2])
+    first, middle, last = svg.findall("text")
+    assert first.get("text-anchor") == "start" and last.get("text-anchor") == "end"
+    assert middle.get("text-anchor") == "middle"
+    assert last.text == "节点3号：申报材料… 12/30"  # the name shortened to ten characters
+    circles = svg.findall("circle")
+    for circle, text in zip(circles, (first, middle, last), strict=True):
+        assert circle.get("cx") == text.get("x")
+        assert 6 <= float(circle.get("cx")) <= width - 6  # the mark's circle (r=6) shows whole
+    for text in (first, middle, last):
+        left, right = _extent(text)
+        assert 0 <= left and right <= width, (text.text, left, right)
+    # Today lies in the programme's year: the red line is drawn between the first and the last mark, no words.
+    line = svg.find("line")
+    assert line is not None and float(first.get("x")) < float(line.get("x1")) < float(last.get("x"))
+    assert "时间轴之" not in heading
+
+
+@pytest.mark.parametrize(("years", "words"), [(1, "之前"), (-2, "之后")])
+def test_timeline_says_in_words_when_today_lies_before_or_after_it(app, client, login_as, make_programme, years,
+                                                                   words):
+    year = china_today().year + years
+    _timeline_programme(app, make_programme, year, [date(year, 3, 17), date(year, 11, 30)])
+    login_as("bureau")
+    heading, svg = _timeline(client.get("/").get_data(as_text=True), "时间轴项目")
+    assert svg.find("line") is None
+    assert f"今天（{china_today().isoformat()}）在本时间轴{words}" in heading
+
+
+def test_timeline_axis_reaches_a_milestone_after_the_year_instead_of_piling_marks_on_the_edge():
+    programme = Programme(name="跨年项目", year=2030, milestones=[
+        Milestone(name="年末", due_date=date(2030, 12, 31)), Milestone(name="次年总结", due_date=date(2031, 3, 1))])
+    (row,) = dashboards.timeline([programme], date(2031, 1, 15))
+    year_end, next_year = row["marks"]
+    assert year_end["x"] < row["today"] < next_year["x"] == dashboards.TIMELINE_WIDTH - dashboards.TIMELINE_MARGIN
+    assert row["today_side"] is None and next_year["anchor"] == "end"
+    assert dashboards.timeline([programme], date(2031, 3, 2))[0]["today_side"] == "after"
+    assert dashboards.timeline([programme], date(2029, 12, 31))[0]["today_side"] == "before"
