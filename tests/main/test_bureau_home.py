@@ -82,6 +82,12 @@ def test_each_running_programme_has_its_own_rows_and_a_link_to_its_overview(app,
         assert f'href="/programmes/{programme}/overview">申报情况总览</a>' in groups[name]
 
 
+def test_without_running_programmes_the_card_says_so(client, login_as):
+    login_as("bureau")
+    table = client.get("/").get_data(as_text=True).split('id="submissions"', 1)[1].split("</table>", 1)[0]
+    assert "暂无进行中的项目。" in table and "<tr><td>" not in table
+
+
 def test_each_programme_says_how_many_more_townships_it_has(app, client, login_as, make_programme, places,
                                                             monkeypatch):
     wide = make_programme(name="三个镇街的项目")
