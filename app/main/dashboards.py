@@ -4,6 +4,7 @@ whatever the number of programmes, sites or lines (tests assert it).
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -56,21 +57,59 @@ class Task:
 # --- the bureau ---------------------------------------------------------------------------------------
 
 
+# The timeline's drawing (templates/home/bureau.html): an SVG this many units wide whose labels are set in a font of
+# this many units (app.css, .timeline); marks stay this far inside the edges, so that their circles show whole.
+TIMELINE_WIDTH = 1000
+TIMELINE_FONT = 10
+TIMELINE_MARGIN = 8
+# A label shows at most this many characters of the milestone's name.
+LABEL_CHARS = 10
+
+
+def _label_width(text: str) -> float:
+    """At least the width of ``text`` in the timeline's units: a wide (CJK) or ambiguous character (…) takes one em,
+    any other no more than 0.6 em."""
+    return sum(TIMELINE_FONT if unicodedata.east_asian_width(char) in "WFA" else 0.6 * TIMELINE_FONT
+               for char in text)
+
+
+def _label_anchor(x: float, width: float) -> str:
+    """Centred under its mark, unless that would reach past an edge: then it starts or ends at the mark."""
+    if x - width / 2 < 0:
+        return "start"
+    if x + width / 2 > TIMELINE_WIDTH:
+        return "end"
+    return "middle"
+
+
 def timeline(programmes: list[Programme], today: date) -> list[dict]:
-    """Each running programme's milestones placed on its year, as percentages for a plain HTML/SVG bar."""
+    """Each running programme's milestones in SVG units on an axis over its year (longer if a milestone lies
+    outside it), each label anchored so that it stays inside the drawing.
+
+    ``today`` is the red line's position when today lies on the axis; otherwise ``today_side`` says "before" or
+    "after" and the page says so in words. Stretching the axis to today instead would squeeze a round of some
+    years ago (the demo's) into a corner, its labels on top of each other."""
     rows = []
     for programme in programmes:
-        start, end = date(programme.year, 1, 1), date(programme.year, 12, 31)
-        span = (end - start).days or 1
+        days = [m.due_date for m in programme.milestones]
+        start, end = min([date(programme.year, 1, 1), *days]), max([date(programme.year, 12, 31), *days])
+        span = (end - start).days
 
         def at(day: date, start=start, span=span) -> float:
-            return max(0.0, min(100.0, (day - start).days * 100 / span))
+            return TIMELINE_MARGIN + (day - start).days * (TIMELINE_WIDTH - 2 * TIMELINE_MARGIN) / span
 
+        marks = []
+        for milestone in programme.milestones:
+            name = milestone.name
+            if len(name) > LABEL_CHARS:
+                name = name[:LABEL_CHARS - 1] + "…"
+            label, x = f"{name} {milestone.due_date.month}/{milestone.due_date.day}", at(milestone.due_date)
+            marks.append({"x": x, "anchor": _label_anchor(x, _label_width(label)), "label": label,
+                          "name": milestone.name, "date": milestone.due_date, "past": milestone.due_date < today})
         rows.append({
-            "programme": programme,
-            "marks": [{"left": at(m.due_date), "name": m.name, "date": m.due_date, "past": m.due_date < today}
-                      for m in programme.milestones],
+            "programme": programme, "marks": marks,
             "today": at(today) if start <= today <= end else None,
+            "today_side": "before" if today < start else "after" if today > end else None,
         })
     return rows
 
@@ -85,8 +124,9 @@ class BureauSums:
     """What the bureau's home sums up over the running programmes, by ids (names are read with the page)."""
 
     status_counts: dict[int, Counter]  # programme id → applications by status
-    submissions: list[tuple[int, dict]]  # (township id, {status: applications}), the first townships by sort order
-    submissions_more: int  # townships with applications beyond those
+    # programme id → [(township id, {status: applications})], its first townships by sort order
+    submissions: dict[int, list[tuple[int, dict]]]
+    submissions_more: dict[int, int]  # programme id → its townships with applications beyond those
     overdue: list[tuple[int, int]]  # (township id, monthly reports missing), the most first
     overdue_more: int
     archive: dict[int, int]  # programme id → share (%) of archive cells filled
@@ -183,11 +223,14 @@ def bureau(programmes: list[Programme] | None = None) -> dict:
     # Read before the figures: a change made meanwhile leaves figures newer than their key, never older.
     sums, scoring, names, findings = _FIGURES.get((*shape, changes_mark()), lambda: _figures(ids, bounds, shape))
     columns = [status for status in ApplicationStatus if status != ApplicationStatus.WITHDRAWN]
+    # One group per running programme, newest first, each with its first townships and how many more it has.
+    submissions = [(programme, [(names[township], [counts.get(status, 0) for status in columns])
+                                for township, counts in sums.submissions.get(programme.id, [])],
+                    sums.submissions_more.get(programme.id, 0)) for programme in programmes]
     return {
-        "timeline": timeline(programmes, today), "programmes": programmes, "status_counts": sums.status_counts,
-        "submissions": [(names[township], [counts.get(status, 0) for status in columns])
-                        for township, counts in sums.submissions],
-        "statuses": ApplicationStatus, "submissions_more": sums.submissions_more,
+        "timeline": timeline(programmes, today), "timeline_width": TIMELINE_WIDTH, "programmes": programmes,
+        "status_counts": sums.status_counts, "submissions": submissions, "submission_statuses": columns,
+        "statuses": ApplicationStatus,
         "scoring": scoring, "overdue": [(names[township], missing) for township, missing in sums.overdue],
         "overdue_more": sums.overdue_more, "archive": sums.archive,
         "findings": findings, "findings_more": findings[0].total - len(findings) if findings else 0, "today": today,
@@ -207,34 +250,51 @@ def _figures(ids: list[int], bounds: dict[int, date], shape: tuple) -> tuple[Bur
     state = tuple(select_rows(_state_statement(), running=ids)[0])
     sums = _SUMS.get((*shape, state), lambda: _sums(ids, bounds, HOME_ROWS))
     scoring = {pid: (done, total) for pid, done, total in select_rows(_scoring_statement(), running=ids)}
-    shown = {township for township, _counts in sums.submissions} | {township for township, _n in sums.overdue}
+    shown = {township for rows in sums.submissions.values() for township, _counts in rows}
+    shown |= {township for township, _n in sums.overdue}
     names = dict(select_rows(_names_statement(), ids=sorted(shown)))
     findings = select_rows(_findings_statement(), rows=HOME_ROWS)
     return sums, scoring, names, findings
 
 
+@cache
+def _submissions_statement() -> sa.Select:
+    """Per running programme, its applications by township and status: the first ``rows`` townships with
+    applications (by sort order), each row with the programme's number of such townships (``townships``). One
+    statement whatever the number of programmes and townships, counted from the (programme, township, status)
+    index."""
+    by_status = (sa.select(Application.programme_id, Application.township_id, Application.status,
+                           sa.func.count().label("applications"))
+                 .where(Application.programme_id.in_(sa.bindparam("running", expanding=True)))
+                 .group_by(Application.programme_id, Application.township_id, Application.status).subquery())
+    ranked = (sa.select(by_status, sa.func.dense_rank().over(
+                  partition_by=by_status.c.programme_id, order_by=(Township.sort_order, Township.id)).label("position"))
+              .join(Township, Township.id == by_status.c.township_id).subquery())
+    counted = sa.select(ranked, sa.func.max(ranked.c.position).over(partition_by=ranked.c.programme_id)
+                        .label("townships")).subquery()  # a window over the ranks, so one level up
+    return (sa.select(counted.c.programme_id, counted.c.township_id, counted.c.status, counted.c.applications,
+                      counted.c.townships)
+            .where(counted.c.position <= sa.bindparam("rows"))
+            .order_by(counted.c.programme_id, counted.c.position))
+
+
 def _sums(ids: list[int], bounds: dict[int, date], limit: int) -> BureauSums:
-    """The sums of :class:`BureauSums`, in seven queries whatever the number of applications, sites and reports."""
+    """The sums of :class:`BureauSums`, in six queries whatever the number of applications, sites and reports."""
     status_counts = queries.status_counts(Application.programme_id.in_(ids))  # the bureau sees every application
-    with_applications = sa.select(Application.township_id).where(Application.programme_id.in_(ids)).distinct()
-    first = (sa.select(Township.id).where(Township.id.in_(with_applications))
-             .order_by(Township.sort_order, Township.id).limit(limit))
-    submissions: dict[int, dict] = {}
-    for township, status, count in db.session.execute(
-        sa.select(Application.township_id, Application.status, sa.func.count(Application.id))
-        .join(Township, Township.id == Application.township_id)
-        .where(Application.programme_id.in_(ids), Application.township_id.in_(first))
-        .group_by(Application.township_id, Township.sort_order, Application.status)
-        .order_by(Township.sort_order, Application.township_id)
-    ):
-        submissions.setdefault(township, {})[status] = count
-    townships_with = db.session.scalar(sa.select(sa.func.count()).select_from(with_applications.subquery()))
+    submissions: dict[int, dict[int, dict]] = {}
+    townships_with: dict[int, int] = {}
+    for programme, township, status, count, townships in select_rows(_submissions_statement(), running=ids,
+                                                                     rows=limit):
+        submissions.setdefault(programme, {}).setdefault(township, {})[status] = count
+        townships_with[programme] = townships
     rows, townships = missing_by_township(bounds, limit=limit, ties=Township.sort_order)
     by_name = dict(db.session.execute(  # township names are unique
         sa.select(Township.name, Township.id).where(Township.name.in_([name for name, _n, _s in rows]))).tuples().all())
     return BureauSums(
-        status_counts=status_counts, submissions=list(submissions.items()),
-        submissions_more=max(0, townships_with - len(submissions)),
+        status_counts=status_counts,
+        submissions={programme: list(shown.items()) for programme, shown in submissions.items()},
+        submissions_more={programme: townships_with[programme] - len(shown)
+                          for programme, shown in submissions.items()},
         overdue=[(by_name[name], missing) for name, missing, _sites in rows], overdue_more=townships - len(rows),
         archive=_archive_share(ids))
 

@@ -114,3 +114,21 @@ def test_english_print_forms_break_labels_between_words_only(page: Page, live_se
             page.screenshot(path=str(screenshots / f"print-form-en-{number}.png"), full_page=True)
     finally:
         choose_language(page, live_server, "zh_Hans_CN")
+
+
+def test_the_bureau_timeline_keeps_every_label_inside_its_drawing(page: Page, live_server, screenshots):
+    """The demo's rounds have milestones in late December: their labels used to run past the right edge."""
+    log_in(page, live_server, "bureau")
+    expect(page.locator("#timeline svg.timeline").first).to_be_visible()
+    outside = page.evaluate(
+        """() => [...document.querySelectorAll('#timeline svg.timeline')].flatMap(svg => {
+              const box = svg.getBoundingClientRect();
+              return [...svg.querySelectorAll('text')].map(text => [text, text.getBoundingClientRect()])
+                .filter(([, r]) => r.left < box.left - 0.5 || r.right > box.right + 0.5)
+                .map(([text, r]) => [text.textContent, r.left - box.left, box.right - r.right]);
+           })"""
+    )
+    assert outside == []
+    # The check means something only if some label sits at the right edge (anchored at its end).
+    assert page.locator("#timeline svg.timeline text[text-anchor=end]").count() > 0
+    page.locator("#timeline").screenshot(path=str(screenshots / "bureau-timeline.png"))

@@ -61,7 +61,7 @@ def test_the_bureau_home_shows_the_first_rows_and_how_many_more(app, client, log
     monkeypatch.setattr(dashboards, "HOME_ROWS", 1)
     short = client.get("/").get_data(as_text=True)
     submissions = short.split('id="submissions"', 1)[1].split("</table>", 1)[0]
-    assert submissions.count("<tr><td>") == 1 and "另有 1 个镇(街道)，见各项目的申报情况总览。" in submissions
+    assert submissions.count("<tr><td>") == 1 and "另有 1 个镇(街道)有申报，见本项目的申报情况总览。" in submissions
     findings = short.split('id="open-findings"', 1)[1].split("</ul>", 1)[0]
     assert findings.count("#spot-checks") == 1 and "另有 3 项待整改" in findings
     assert "另有" not in full.split('id="submissions"', 1)[1].split("</table>", 1)[0]
