@@ -526,7 +526,8 @@ class CheckReport:
             ("database problems", self.database),
             ("stored files missing on disk (rows with no file)", self.missing),
             ("stored files altered (size or sha256 differs)", self.altered),
-            ("orphan files (on disk, no row; harmless, e.g. an upload whose transaction rolled back)", self.orphans),
+            ("orphan files (on disk, no row; harmless, e.g. an upload whose transaction rolled back; "
+             "`flask files sweep` removes them)", self.orphans),
         )
         for title, items in sections:
             if items:

@@ -421,7 +421,7 @@ def _keep_written(session: Session) -> None:
 def _remove_unkept(session: Session, transaction) -> None:
     """When a transaction ends without committing (rolled back, or closed), the bytes of the uploads it stored: no
     row points at them. (A savepoint rolled back alone leaves its files to the transaction: harmless if it commits,
-    and swept by comparing the folder with the table.)"""
+    and removed later by ``flask files sweep``, which compares the folder with the table.)"""
     if transaction.parent is None:
         for path in session.info.pop(_WRITTEN, ()):
             _remove(path)
