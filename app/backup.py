@@ -42,14 +42,14 @@ import sqlalchemy as sa
 from flask import current_app
 
 from app.extensions import db
+from app.files.storage import TEMP_NAME
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
 UPLOADS = "uploads"
 DATABASE_FILES = {"sqlite": "database.sqlite3", "postgresql": "database.dump"}
 _CHUNK = 1024 * 1024
-# storage._write's temp files; a recent one is an upload in progress, not an orphan.
-_UPLOAD_TEMP = re.compile(r"\.upload-.*\.part")
+# A recent temp file of storage._write is an upload in progress, not an orphan.
 _TEMP_GRACE_SECONDS = 3600
 
 
@@ -183,9 +183,10 @@ def upload_files(folder: Path) -> list[str]:
             path = Path(root) / name
             if not path.is_file() or path.is_symlink():
                 continue
-            if _UPLOAD_TEMP.fullmatch(name) and time.time() - path.stat().st_mtime < _TEMP_GRACE_SECONDS:
+            relative = path.relative_to(folder).as_posix()
+            if TEMP_NAME.fullmatch(relative) and time.time() - path.stat().st_mtime < _TEMP_GRACE_SECONDS:
                 continue
-            found.append(path.relative_to(folder).as_posix())
+            found.append(relative)
     return sorted(found)
 
 
@@ -525,7 +526,8 @@ class CheckReport:
             ("database problems", self.database),
             ("stored files missing on disk (rows with no file)", self.missing),
             ("stored files altered (size or sha256 differs)", self.altered),
-            ("orphan files (on disk, no row; harmless, e.g. an upload whose transaction rolled back)", self.orphans),
+            ("orphan files (on disk, no row; harmless, e.g. an upload whose transaction rolled back; "
+             "`flask files sweep` removes them)", self.orphans),
         )
         for title, items in sections:
             if items:

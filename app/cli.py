@@ -1,11 +1,14 @@
-"""Command-line tasks: seed data, the first admin account, audit retention."""
+"""Command-line tasks: seed data, the first admin account, audit retention, backups, the uploads' sweep."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import click
 from flask import Flask
 
 from app.extensions import db
+from app.files.sweep import DEFAULT_GRACE, MINIMUM_GRACE
 
 
 def register_commands(app: Flask) -> None:
@@ -76,6 +79,30 @@ def register_commands(app: Flask) -> None:
             raise click.ClickException(str(error)) from error
         db.session.commit()
         click.echo(f"{count} audit rows deleted")
+
+    @app.cli.group()
+    def files():
+        """Uploaded files."""
+
+    @files.command("sweep")
+    @click.option("--older-than-minutes", type=click.IntRange(min=int(MINIMUM_GRACE.total_seconds() // 60)),
+                  default=int(DEFAULT_GRACE.total_seconds() // 60), show_default=True,
+                  help="Leave younger files alone: another worker may still be committing their rows.")
+    @click.option("--dry-run", is_flag=True, help="Only list what would be removed; remove and record nothing.")
+    def files_sweep(older_than_minutes: int, dry_run: bool):
+        """Remove files under UPLOAD_FOLDER that no stored_files row names (and record the sweep in the audit log)."""
+        from app.files.sweep import sweep_orphans
+
+        result = sweep_orphans(timedelta(minutes=older_than_minutes), dry_run=dry_run)
+        db.session.commit()
+        for name in result.left_alone:
+            click.echo(f"left alone (not an upload's name, or not a regular file): {name}")
+        verb = "would remove" if dry_run else "removed"
+        for name in result.removed:
+            click.echo(f"{verb}: {name}")
+        click.echo(f"{len(result.removed)} orphan files {'would be ' if dry_run else ''}removed "
+                   f"({result.removed_bytes} bytes); kept {result.referenced} named by a row and {result.too_young} "
+                   f"younger than {older_than_minutes} minutes")
 
     @app.cli.command("backup")
     @click.option("--to", "destination", type=click.Path(file_okay=False),

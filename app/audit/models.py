@@ -47,6 +47,7 @@ OBJECT_TITLES = {
     "Disbursement": _l("拨付"),
     "Allocation": _l("下达"),
     "SpendingLine": _l("支出"),
+    "UploadFolder": _l("上传文件夹"),  # `flask files sweep`
 }
 
 

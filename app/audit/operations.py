@@ -148,6 +148,15 @@ def _append_only(session: Session, _context, _instances) -> None:
             raise PermissionError(f"{type(obj).__name__} is append-only")
 
 
+def record_update(obj, before: dict, after: dict) -> None:
+    """The row the flush hook writes for an update of ``obj``, for a change made with an UPDATE statement (which
+    the hook cannot see); ``before`` and ``after`` hold the changed columns, masked as the hook masks them."""
+    masked = _masked(obj)
+    before = {key: MASK if key in masked else _plain(value) for key, value in before.items()}
+    after = {key: MASK + " (changed)" if key in masked else _plain(value) for key, value in after.items()}
+    db.session.add(AuditLog(**_row(AuditAction.UPDATE, obj, before, after)))
+
+
 def record(
     action: AuditAction,
     *,

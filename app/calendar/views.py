@@ -3,7 +3,6 @@ from __future__ import annotations
 import calendar as stdlib_calendar
 import hmac
 import re
-import secrets
 from datetime import date, timedelta
 
 import sqlalchemy as sa
@@ -15,6 +14,7 @@ from icalendar import Alarm, Calendar, Event
 
 from app.accounts.models import User
 from app.calendar.events import Deadline, deadlines
+from app.calendar.operations import first_token, new_token
 from app.database import china_today, utcnow, write_after_reading
 from app.extensions import db
 from app.permissions import Permission, has_permission, public, requires
@@ -82,23 +82,20 @@ def index():
     )
 
 
-def _new_token() -> str:
-    return secrets.token_urlsafe(32)
-
-
 @bp.route("/feed", methods=["GET", "POST"])
 @requires(Permission.CALENDAR_VIEW)
 def feed():
     user = db.session.get(User, current_user.id)
     if request.method == "POST":
-        user.calendar_token = _new_token()  # every copy of the old link stops working
+        user.calendar_token = new_token()  # every copy of the old link stops working
         db.session.commit()
         flash(_("已生成新的订阅链接，原链接已失效。请在日历应用中改用新链接。"), "success")
         return redirect(url_for("calendar.feed"))
-    if not user.calendar_token:
+    token = user.calendar_token
+    if not token:
         with write_after_reading(db.session):  # the link shown must work
-            user.calendar_token = _new_token()
-    link = url_for("calendar.ics", token=user.calendar_token, _external=True)
+            token = first_token(user)
+    link = url_for("calendar.ics", token=token, _external=True)
     webcal = re.sub(r"^https?://", "webcal://", link)
     return render_template("calendar/feed.html", link=link, webcal=webcal)
 

@@ -82,7 +82,12 @@ _JPEG_MAGIC = b"\xff\xd8\xff"
 _OLE_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
 _ZIP_MAGIC = b"PK\x03\x04"
 
-_STORED_NAME = re.compile(r"[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{32}\.[a-z]{3,4}")
+# The names (relative to UPLOAD_FOLDER) this module gives files: the stored files, and the temp files they are
+# written to first, beside them (a killed worker can leave one behind).
+_FOLDER = r"[0-9a-f]{2}/[0-9a-f]{2}"
+STORED_NAME = re.compile(rf"{_FOLDER}/[0-9a-f]{{32}}\.[a-z]{{3,4}}")
+_TEMP_PREFIX, _TEMP_SUFFIX = ".upload-", ".part"
+TEMP_NAME = re.compile(rf"{_FOLDER}/{re.escape(_TEMP_PREFIX)}[^/]*{re.escape(_TEMP_SUFFIX)}")
 # Something after the last dot counts as an extension only if it looks like one: "会议纪要 v1.2" has none.
 _EXTENSION = re.compile(r"[A-Za-z0-9]{0,9}[A-Za-z][A-Za-z0-9]{0,9}")
 # Bidirectional controls let "invoice\u202egpj.exe" display as "invoiceexe.jpg"; zero-width joiners stay (emoji).
@@ -313,7 +318,7 @@ def _unsupported(allowed: frozenset[str]) -> UploadRejected:
 
 def _path(stored_name: str) -> str:
     # The name comes from the database; refuse anything that is not one we generate, so it cannot point elsewhere.
-    if not _STORED_NAME.fullmatch(stored_name):
+    if not STORED_NAME.fullmatch(stored_name):
         raise StoredFileCorrupt(f"unexpected stored name {stored_name!r}")
     return os.path.join(current_app.config["UPLOAD_FOLDER"], *stored_name.split("/"))
 
@@ -322,7 +327,7 @@ def _write(path: str, data: bytes) -> None:
     """Write all of ``data`` to ``path`` or nothing: a temp file in the same folder, then an atomic rename."""
     folder = os.path.dirname(path)
     os.makedirs(folder, mode=0o750, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=folder, prefix=".upload-", suffix=".part")
+    fd, temp = tempfile.mkstemp(dir=folder, prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as handle:
             os.fchmod(handle.fileno(), 0o640)  # explicit, so the umask does not decide
@@ -417,7 +422,7 @@ def _keep_written(session: Session) -> None:
 def _remove_unkept(session: Session, transaction) -> None:
     """When a transaction ends without committing (rolled back, or closed), the bytes of the uploads it stored: no
     row points at them. (A savepoint rolled back alone leaves its files to the transaction: harmless if it commits,
-    and swept by comparing the folder with the table.)"""
+    and removed later by ``flask files sweep``, which compares the folder with the table.)"""
     if transaction.parent is None:
         for path in session.info.pop(_WRITTEN, ()):
             _remove(path)

@@ -11,6 +11,7 @@ from icalendar import Calendar
 
 from app.accounts.models import User
 from app.applications.models import Application, ApplicationStatus
+from app.audit.models import AuditAction, AuditLog
 from app.calendar.events import deadlines
 from app.database import CHINA, china_today
 from app.extensions import db
@@ -293,6 +294,52 @@ def test_a_new_link_ends_the_old_one(app, client, login_as, make_programme):
     assert new != old
     assert anonymous.get(old).status_code == 404
     assert anonymous.get(new).status_code == 200
+
+
+def _token_update_audits(app, user_id: int) -> list[AuditLog]:
+    with app.app_context():
+        return db.session.scalars(sa.select(AuditLog).where(
+            AuditLog.object_type == "User", AuditLog.object_id == str(user_id), AuditLog.action == AuditAction.UPDATE,
+        ).order_by(AuditLog.id)).all()
+
+
+def test_the_first_visit_makes_one_audited_token_that_later_visits_keep(app, client, login_as):
+    user_id = login_as("township")
+    link = _feed_link(client)
+    assert _feed_link(client) == link
+    audits = _token_update_audits(app, user_id)
+    assert [(a.before, a.after) for a in audits] == [({"calendar_token": "******"},
+                                                      {"calendar_token": "****** (changed)"})]
+    assert audits[0].actor_id == user_id
+    assert app.test_client().get(_path(link)).status_code == 200
+
+
+def test_a_second_tab_opening_the_feed_at_once_shows_the_first_tabs_link(app, client, login_as):
+    """Two first visits at once (two tabs, two workers): both read "no token yet". The interleaving is replayed
+    in one request: right before it writes its token, the other tab's token is committed. The first token must
+    stay, and this page must show it too, or one of the two pages shows a link that no longer works."""
+    user_id = login_as("township")
+    rival = "first-tab-token-0123456789abcdefghijklmnopq"
+    connection = db._app_engines[app][None]  # the test's one connection (tests/conftest.py)
+    replayed = []
+
+    def first_tab_commits_first(conn, _cursor, statement, *_args):
+        if not replayed and re.match(r"\s*UPDATE users SET\b.*\bcalendar_token\b", statement, re.S):
+            replayed.append(statement)
+            conn.exec_driver_sql(f"UPDATE users SET calendar_token = '{rival}' WHERE id = {user_id}")
+
+    sa.event.listen(connection, "before_cursor_execute", first_tab_commits_first)
+    try:
+        link = _feed_link(client)
+    finally:
+        sa.event.remove(connection, "before_cursor_execute", first_tab_commits_first)
+    assert replayed, "the page wrote no token"
+    with app.app_context():
+        assert db.session.get(User, user_id).calendar_token == rival
+    assert link.endswith(f"/calendar/{rival}.ics")
+    assert app.test_client().get(_path(link)).status_code == 200
+    assert _token_update_audits(app, user_id) == []  # this request changed nothing: the other tab's did
+    assert _feed_link(client) == link
 
 
 def test_a_disabled_account_or_a_role_without_the_calendar_gets_404(app, client, login_as, make_user):

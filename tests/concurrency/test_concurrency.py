@@ -7,6 +7,8 @@
   exceeding what is payable; nobody gets a 500.
 - 8 of each export at once, and 24 refused (GET requests that write their audit row): nobody gets a 500, each
   export and refusal is audited.
+- 6 tabs each of six users opening the calendar feed page for the first time at once: each user ends with one
+  token, and every tab shows that token's link, which works.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from datetime import date
 
 import sqlalchemy as sa
 
+from app.accounts.models import User
 from app.applications.models import Application
 from app.audit.models import AuditAction, AuditLog
 from app.database import china_today
@@ -176,3 +179,31 @@ def test_exports_and_refusals_at_once_are_all_answered_and_audited(deployment: D
     assert statuses == [200] * (len(jobs) - 24) + [403] * 24, sorted(set(statuses))
     assert audited(AuditAction.EXPORT) - before[0] == len(jobs) - 24
     assert audited(AuditAction.DENIED) - before[1] == 24
+
+
+def test_tabs_opening_the_calendar_feed_at_once_all_show_the_one_token(deployment: Deployment):
+    # Each first visit found no token and wrote its own, the later replacing the earlier: the tabs showed links of
+    # which all but the last answered 404.
+    users, tabs = ("xiyuan", "luoshan", "lingyuan", "xintang", "cizao", "chendai"), 6
+    clients = {user: logged_in(deployment, user, tabs) for user in users}
+    jobs = [lambda c=c: c.get("/calendar/feed") for user in users for c in clients[user]]
+
+    responses = all_at_once(jobs)
+
+    no_server_errors(deployment, responses)
+    assert [r.status for r in responses] == [200] * len(jobs)
+    with deployment.app.app_context():
+        tokens = dict(db.session.execute(sa.select(User.username, User.calendar_token)
+                                         .where(User.username.in_(users))).all())
+    anonymous = deployment.client()
+    for number, user in enumerate(users):
+        shown = {_feed_link(r.text) for r in responses[number * tabs:(number + 1) * tabs]}
+        assert shown == {f"{deployment.url}/calendar/{tokens[user]}.ics"}, (user, shown)
+        feed = anonymous.get(f"/calendar/{tokens[user]}.ics")
+        assert feed.status == 200 and "BEGIN:VCALENDAR" in feed.text
+
+
+def _feed_link(html: str) -> str:
+    found = re.search(r'id="feed-url"[^>]*value="([^"]+)"', html)
+    assert found, html[:500]
+    return found.group(1)
