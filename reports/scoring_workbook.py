@@ -23,6 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 
@@ -50,10 +51,10 @@ def _no() -> str:
 
 def _criterion_header(criterion: Criterion) -> str:
     if criterion.kind == CriterionKind.BONUS:
-        return _("%(group)s·%(name)s（加分项，0–%(max)d分）", group=criterion.group_name, name=criterion.name,
-                 max=criterion.max_points)
-    return _("%(group)s·%(name)s（0–%(max)d分）", group=criterion.group_name, name=criterion.name,
-             max=criterion.max_points)
+        return ngettext("%(group)s·%(name)s（加分项，0–%(num)d分）", "%(group)s·%(name)s（加分项，0–%(num)d分）",
+                        criterion.max_points, group=criterion.group_name, name=criterion.name)
+    return ngettext("%(group)s·%(name)s（0–%(num)d分）", "%(group)s·%(name)s（0–%(num)d分）", criterion.max_points,
+                    group=criterion.group_name, name=criterion.name)
 
 
 def _veto_header(veto: VetoCondition) -> str:

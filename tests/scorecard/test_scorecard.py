@@ -607,6 +607,21 @@ def test_the_pages_say_what_day_the_card_stands_at(app, client, login_as, round_
     assert '<span class="badge text-bg-warning">1</span>' in row and "最久 91 天" in row
 
 
+def test_the_age_of_an_open_follow_up_is_counted_in_english_with_its_plural(app, client, login_as, round_,
+                                                                            monkeypatch):
+    login_as("bureau")
+    site, township = round_.sites[0], round_.townships[0]
+    with app.app_context():
+        add_check(site, date(YEAR, 10, 1), follow_up=True)
+        db.session.commit()
+    client.post("/language/en")
+    for day, shown in ((date(YEAR, 10, 2), "oldest: 1 day<"), (date(YEAR, 10, 3), "oldest: 2 days<")):
+        for module in ("app.scorecard.views", "app.scorecard.compute"):
+            monkeypatch.setattr(f"{module}.china_today", lambda day=day: day)
+        assert shown in _row(_text(client.get(f"/scorecard/?year={YEAR}")), township)
+        assert shown.replace("o", "(o", 1).replace("<", ")<") in _text(client.get(f"/scorecard/{township}/{YEAR}"))
+
+
 # --- the demo --------------------------------------------------------------------------------------------------
 
 
