@@ -62,6 +62,10 @@ class Task:
 TIMELINE_WIDTH = 1000
 TIMELINE_FONT = 10
 TIMELINE_MARGIN = 8
+# Labels sit in rows this many units apart below the axis, at least this far from each other in a row.
+TIMELINE_FIRST_LABEL_Y = 34
+TIMELINE_ROW_HEIGHT = 16
+TIMELINE_LABEL_GAP = 6
 # A label shows at most this many characters of the milestone's name.
 LABEL_CHARS = 10
 
@@ -71,6 +75,25 @@ def _label_width(text: str) -> float:
     any other no more than 0.6 em."""
     return sum(TIMELINE_FONT if unicodedata.east_asian_width(char) in "WFA" else 0.6 * TIMELINE_FONT
                for char in text)
+
+
+def _label_extent(x: float, width: float, anchor: str) -> tuple[float, float]:
+    left = {"start": x, "middle": x - width / 2, "end": x - width}[anchor]
+    return left, left + width
+
+
+def _label_rows(marks: list[dict]) -> int:
+    """Gives each mark the first label row (0, 1, …) where its label clears the labels already there by a gap, marks
+    taken left to right; returns the number of rows. Two rows alternating overlapped when three dates were close."""
+    row_ends: list[float] = []
+    for mark in sorted(marks, key=lambda m: m["x"]):
+        left, right = mark.pop("extent")
+        row = next((i for i, end in enumerate(row_ends) if end + TIMELINE_LABEL_GAP <= left), len(row_ends))
+        if row == len(row_ends):
+            row_ends.append(right)
+        row_ends[row] = right
+        mark["row"], mark["y"] = row, TIMELINE_FIRST_LABEL_Y + row * TIMELINE_ROW_HEIGHT
+    return max(len(row_ends), 1)
 
 
 def _label_anchor(x: float, width: float) -> str:
@@ -104,10 +127,14 @@ def timeline(programmes: list[Programme], today: date) -> list[dict]:
             if len(name) > LABEL_CHARS:
                 name = name[:LABEL_CHARS - 1] + "…"
             label, x = f"{name} {milestone.due_date.month}/{milestone.due_date.day}", at(milestone.due_date)
-            marks.append({"x": x, "anchor": _label_anchor(x, _label_width(label)), "label": label,
+            width = _label_width(label)
+            anchor = _label_anchor(x, width)
+            marks.append({"x": x, "anchor": anchor, "label": label, "extent": _label_extent(x, width, anchor),
                           "name": milestone.name, "date": milestone.due_date, "past": milestone.due_date < today})
+        # Room below the last row's baseline for its descenders.
+        height = TIMELINE_FIRST_LABEL_Y + (_label_rows(marks) - 1) * TIMELINE_ROW_HEIGHT + 8
         rows.append({
-            "programme": programme, "marks": marks,
+            "programme": programme, "marks": marks, "height": height,
             "today": at(today) if start <= today <= end else None,
             "today_side": "before" if today < start else "after" if today > end else None,
         })

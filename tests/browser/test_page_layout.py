@@ -124,11 +124,22 @@ def test_the_bureau_timeline_keeps_every_label_inside_its_drawing(page: Page, li
         """() => [...document.querySelectorAll('#timeline svg.timeline')].flatMap(svg => {
               const box = svg.getBoundingClientRect();
               return [...svg.querySelectorAll('text')].map(text => [text, text.getBoundingClientRect()])
-                .filter(([, r]) => r.left < box.left - 0.5 || r.right > box.right + 0.5)
-                .map(([text, r]) => [text.textContent, r.left - box.left, box.right - r.right]);
+                .filter(([, r]) => r.left < box.left - 0.5 || r.right > box.right + 0.5
+                                   || r.top < box.top - 0.5 || r.bottom > box.bottom + 0.5)
+                .map(([text, r]) => [text.textContent, r.left - box.left, box.right - r.right, box.bottom - r.bottom]);
            })"""
     )
     assert outside == []
+    overlapping = page.evaluate(
+        """() => [...document.querySelectorAll('#timeline svg.timeline')].flatMap(svg => {
+              const boxes = [...svg.querySelectorAll('text')].map(text => [text.textContent,
+                                                                            text.getBoundingClientRect()]);
+              return boxes.flatMap(([a, r], i) => boxes.slice(i + 1)
+                .filter(([, s]) => r.left < s.right && s.left < r.right && r.top < s.bottom && s.top < r.bottom)
+                .map(([b]) => [a, b]));
+           })"""
+    )
+    assert overlapping == []
     # The check means something only if some label sits at the right edge (anchored at its end).
     assert page.locator("#timeline svg.timeline text[text-anchor=end]").count() > 0
     page.locator("#timeline").screenshot(path=str(screenshots / "bureau-timeline.png"))

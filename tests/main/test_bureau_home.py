@@ -198,3 +198,23 @@ def test_timeline_axis_reaches_a_milestone_after_the_year_instead_of_piling_mark
     assert row["today_side"] is None and next_year["anchor"] == "end"
     assert dashboards.timeline([programme], date(2031, 3, 2))[0]["today_side"] == "after"
     assert dashboards.timeline([programme], date(2029, 12, 31))[0]["today_side"] == "before"
+
+
+def test_timeline_labels_of_close_dates_take_rows_and_never_overlap(app, client, login_as, make_programme):
+    """Three milestones a few days apart: alternating two rows put the first and the third on top of each other."""
+    year = china_today().year
+    _timeline_programme(app, make_programme, year, [date(year, 6, 1), date(year, 6, 4), date(year, 6, 7),
+                                                    date(year, 10, 1)])
+    login_as("bureau")
+    _heading, svg = _timeline(client.get("/").get_data(as_text=True), "时间轴项目")
+    height = float(svg.get("viewBox").split()[3])
+    labels = []
+    for text in svg.findall("text"):
+        x, width = float(text.get("x")), dashboards._label_width(text.text)
+        left = {"start": x, "middle": x - width / 2, "end": x - width}[text.get("text-anchor")]
+        labels.append((float(text.get("y")), left, left + width))
+        assert float(text.get("y")) + 4 <= height  # inside the drawing, descenders too
+    assert len({y for y, _left, _right in labels}) == 3  # the June dates need three rows; October shares the first
+    for i, (y, left, right) in enumerate(labels):
+        for other_y, other_left, other_right in labels[i + 1:]:
+            assert y != other_y or right <= other_left or other_right <= left, (labels[i], (other_y, other_left))
