@@ -1,10 +1,37 @@
-"""The check of field errors' markup for screen readers (tests/accessibility.py)."""
+"""The form macros' markup for screen readers (templates/_macros.html), and the check of field errors' markup
+(tests/accessibility.py)."""
 
 from __future__ import annotations
 
 import pytest
+from flask import render_template_string
+from wtforms import BooleanField
+from wtforms.validators import DataRequired
 
+from forms.base import BaseForm
 from tests.accessibility import error_descriptions
+
+
+class _AgreeForm(BaseForm):
+    class Meta:
+        csrf = False
+
+    agree = BooleanField("同意", validators=[DataRequired("请勾选。")])
+
+
+def _checkbox(app, data: dict) -> str:
+    with app.test_request_context("/", method="POST", data=data):
+        form = _AgreeForm()
+        form.validate()
+        return render_template_string(
+            '{% from "_macros.html" import render_field %}{{ render_field(form.agree, "勾选即表示同意") }}', form=form)
+
+
+def test_a_checkbox_draws_the_help_it_names(app):
+    page = _checkbox(app, {"agree": "y"})
+    assert 'aria-describedby="agree-help"' in page
+    assert '<div class="form-text" id="agree-help">勾选即表示同意</div>' in page
+    assert error_descriptions(_checkbox(app, {})) == {"agree": "勾选即表示同意 请勾选。"}
 
 
 @pytest.mark.parametrize(("page", "complaint"), [
