@@ -1,5 +1,5 @@
-"""The form macros' markup for screen readers (templates/_macros.html), and the check of field errors' markup
-(tests/accessibility.py)."""
+"""The form macros' markup for screen readers (templates/_macros.html), and the check every test page with field
+errors goes through (tests/accessibility.py, run by the test client)."""
 
 from __future__ import annotations
 
