@@ -92,8 +92,9 @@ class DemonstrationForm(_ApplicationForm):
         0, 100000, message=_l("请填写 0 至 100000 之间的整数。"))])
     opinion_box = BooleanField(_l("已在显著位置悬挂带“中国社区”标识和村(社区)名称的民情收集箱"))
     wechat_column = StringField(_l("微信公众号群众诉求专栏"), validators=[Optional(), max_length(100)])
+    # WTForms' own message for a choice not offered is English in Chinese pages (its catalogue's entry is fuzzy).
     consultation_forms = SelectMultipleField(
-        _l("协商形式"), choices=options(CONSULTATION_FORMS),
+        _l("协商形式"), choices=options(CONSULTATION_FORMS), invalid_choice_message=_l("请选择列表中的选项。"),
         widget=widgets.ListWidget(prefix_label=False), option_widget=widgets.CheckboxInput(),
     )
     consultation_forms_other = StringField(_l("其他协商形式"), validators=[Optional(), max_length(200)])

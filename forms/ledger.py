@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import chain
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField, FileRequired
 from wtforms import DateField, DateTimeLocalField, IntegerField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional, ValidationError
 
 from app.applications.models import UnitLevel
@@ -118,14 +120,16 @@ class RecordForm(BaseForm):
 
     def set_choices(self, matters, rules) -> None:
         """``matters``: ConsultationMatter rows, grouped by category here; ``rules``: the 五不议 rules."""
-        groups: dict[str, list[tuple[int, str]]] = {}
+        groups: dict[str, list[SelectChoice]] = {}
         for matter in matters:
-            groups.setdefault(matter.category, []).append((matter.id, matter.item))
-        self.matter_id.choices = groups  # the template puts a "please choose" option before the groups
+            groups.setdefault(matter.category, []).append(
+                SelectChoice(matter.id, matter.item, optgroup=matter.category))
+        # A "please choose" option outside the groups (<optgroup>s), then the matters category by category.
+        self.matter_id.choices = [SelectChoice(0, _l("（请选择）")), *chain.from_iterable(groups.values())]
         self.excluded_rule_id.choices = options([(0, _l("否"))] + [(rule.id, rule.text) for rule in rules])
 
     def validate_matter_id(self, field):
-        offered = {value for items in (field.choices or {}).values() for value, _label in items}
+        offered = {choice.value for choice in field.choices or ()}
         if field.data and field.data not in offered:
             raise ValidationError(_l("请选择列表中的选项。"))
 

@@ -95,8 +95,10 @@ def sheet_form_class(criteria, vetoes):
 
     class SheetForm(BaseForm):
         version = HiddenField()
+        # WTForms' own message for a choice not offered is English in Chinese pages (its catalogue's entry is fuzzy).
         veto_ids = SelectMultipleField(
             _l("一票否决"), coerce=int, choices=options([(v.id, v.text) for v in vetoes]),
+            invalid_choice_message=_l("请选择列表中的选项。"), invalid_value_message=_l("请选择列表中的选项。"),
             widget=widgets.ListWidget(prefix_label=False), option_widget=widgets.CheckboxInput(),
         )
         comment = TextAreaField(_l("评审意见"), validators=[Optional(), max_length(2000)])

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 import sqlalchemy as sa
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
 from app import create_app
@@ -20,6 +21,7 @@ from app.accounts.operations import create_user
 from app.extensions import db
 from app.fixtures import DEMO_PASSWORD, load_catalogue, load_places
 from app.places.models import Community, Township
+from tests.accessibility import check_error_markup
 from tests.pgserver import PostgresServer
 
 
@@ -39,9 +41,20 @@ def postgres_server():
     server.stop()
 
 
+class CheckedClient(FlaskClient):
+    """The test client, checking each page that shows field errors for what a screen reader needs
+    (tests/accessibility.py): every refused form the suite posts is checked so."""
+
+    def open(self, *args, **kwargs):
+        response = super().open(*args, **kwargs)
+        if response.mimetype == "text/html":
+            check_error_markup(response.get_data(as_text=True))
+        return response
+
+
 def make_app(database_url: str, tmp_path) -> object:
     os.environ["INSTANCE_PATH"] = str(tmp_path / "instance")
-    return create_app(
+    application = create_app(
         {
             "TESTING": True,
             "SQLALCHEMY_DATABASE_URI": database_url,
@@ -53,6 +66,8 @@ def make_app(database_url: str, tmp_path) -> object:
             "PAGE_SIZE": 20,
         }
     )
+    application.test_client_class = CheckedClient
+    return application
 
 
 @pytest.fixture(scope="session", params=_database_kinds())

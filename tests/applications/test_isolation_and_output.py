@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
 from app.applications.models import Application, ApplicationStatus
+from app.applications.operations import CONSULTATION_FORMS
 from app.audit.models import AuditAction, AuditLog
 from app.extensions import db
+from tests.accessibility import error_descriptions
 from tests.applications.helpers import applications, communities_of, nominate, only_application_id
 from tests.conftest import DEMONSTRATION_FORM, login
 
@@ -160,6 +163,25 @@ def test_bad_input_is_reported_at_each_field_and_nothing_is_lost(app, client, lo
         assert f'data-field="{field}"' in page, field
     with app.app_context():
         assert db.session.get(Application, application_id).contact_name == "原联系人"
+
+
+def test_refused_fields_are_tied_to_their_controls_for_screen_readers(app, client, login_as, make_programme,
+                                                                      places):
+    """Each checkbox of a group in error says so and names the group's messages; the group is named by its label."""
+    login_as("township")
+    programme_id = make_programme()
+    nominate(client, programme_id, communities_of(app, places.anhai, 1)[0])
+    application_id = only_application_id(app, programme_id)
+    page = client.post(f"/applications/{application_id}/edit", data=dict(
+        DEMONSTRATION_FORM, consultation_forms=["小区协商会", "拍桌子"], **{"convenors-0-level": "castle"})
+    ).get_data(as_text=True)
+    described = error_descriptions(page)
+    boxes = [key for key in described if key.startswith("consultation_forms-")]
+    assert len(boxes) == len(CONSULTATION_FORMS) > 1
+    assert all(described[key] == "请选择列表中的选项。" for key in boxes)
+    assert "请选择列表中的选项" in described["convenors-0-level"]
+    group = re.search(r'<div[^>]*role="group"[^>]*aria-labelledby="([^"]+)"[^>]*>', page).group(1)
+    assert re.search(rf'id="{group}">协商形式<', page)
 
 
 def test_money_input_in_budget_lines(app, client, login_as, make_programme, places):

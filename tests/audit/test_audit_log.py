@@ -12,6 +12,7 @@ from app.audit.operations import purge_older_than
 from app.database import utcnow
 from app.extensions import db
 from app.places.models import Community
+from tests.accessibility import error_descriptions
 
 
 def _make_changes(app, places):
@@ -38,6 +39,14 @@ def test_impossible_filters_are_explained_not_crashed(client, login_as):
     assert "截止日期不能早于起始日期" in response.get_data(as_text=True)
 
 
+def test_refused_filters_are_tied_to_their_controls_for_screen_readers(client, login_as):
+    login_as("auditor")
+    page = client.get("/audit/?date_from=2024-05-02&date_to=2024-05-01&action=nonsense").get_data(as_text=True)
+    described = error_descriptions(page)
+    assert set(described) == {"date_to", "action"}
+    assert "截止日期不能早于起始日期" in described["date_to"] and "不是有效的选择" in described["action"]
+
+
 def test_the_filters_are_the_markup_wtforms_would_write(app, client, login_as):
     """The search page writes its filter inputs and labels itself (issue 9); they must be WTForms' own markup."""
     from forms.audit import AuditFilterForm
@@ -52,6 +61,8 @@ def test_the_filters_are_the_markup_wtforms_would_write(app, client, login_as):
         form.validate()
         for field in (form.date_from, form.date_to, form.actor, form.object_id):
             extra = {"type": "date"} if field.type == "DateField" else {}
+            if field.errors:  # drawn by field_control, which names the messages
+                extra |= {"aria-describedby": f"{field.id}-errors", "aria-invalid": "true"}
             invalid = " is-invalid" if field.errors else ""
             assert str(field(class_="form-control form-control-sm" + invalid, **extra)) in page
             assert str(field.label(class_="form-label small mb-0")) in page

@@ -11,6 +11,7 @@ from app.audit.models import AuditLog
 from app.database import china_today
 from app.extensions import db
 from app.programmes.models import DeadlineExtension, NominationRule, Programme, ProgrammeStatus
+from tests.accessibility import error_descriptions
 from tests.applications.helpers import communities_of, nominate, only_application_id
 from tests.conftest import DEMONSTRATION_FORM, login
 
@@ -135,6 +136,16 @@ def test_milestone_rows_ignore_blanks_and_check_filled_rows(app, client, login_a
     with app.app_context():
         milestones = db.session.get(Programme, programme_id).milestones
         assert [(m.name, m.due_date.isoformat()) for m in milestones] == [("申报推荐", "2031-05-31")]
+
+
+def test_a_refused_row_is_tied_to_its_controls_for_screen_readers(client, login_as, make_programme):
+    login_as("bureau")
+    programme_id = make_programme()
+    page = client.post(f"/programmes/{programme_id}/milestones", data={
+        "items-0-name": "章程备案", "items-0-kind": "charter", "items-0-due_date": "2031-13-45",
+        "items-0-submitter": "community"}).get_data(as_text=True)
+    described = error_descriptions(page)
+    assert list(described) == ["items-0-due_date"] and "不是有效的日期值" in described["items-0-due_date"]
 
 
 def test_tiers_store_exact_fen_per_source(app, client, login_as, make_programme):

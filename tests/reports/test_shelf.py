@@ -36,6 +36,7 @@ from app.tracking.models import (
     ReportStatus,
 )
 from reports import shelf
+from tests.accessibility import error_descriptions
 from tests.funding.conftest import funded  # noqa: F401
 from tests.scoring.conftest import scoring as scoring_fixture  # noqa: F401
 
@@ -632,6 +633,13 @@ def test_bad_filters_never_fail(client, login_as, world):
     assert "请选择列表中的选项" in client.get("/reports/reconciliation?programme=abc").get_data(as_text=True)
     redirect = client.get("/reports/monthly.xlsx?start=2024-13")
     assert redirect.status_code == 302 and "start=2024-13" in redirect.headers["Location"]
+
+
+def test_refused_filters_are_tied_to_their_controls_for_screen_readers(client, login_as):
+    login_as("bureau")
+    page = client.get("/reports/ledger?start=2024-06-01&end=2024-01-01").get_data(as_text=True)
+    described = error_descriptions(page)
+    assert list(described) == ["end"] and "截止不能早于起始" in described["end"]
 
 
 def test_filters_narrow_the_rows(client, login_as, world):

@@ -36,6 +36,7 @@ from app.tracking.models import (
     SiteMilestone,
     SpotCheck,
 )
+from tests.accessibility import error_descriptions
 from tests.applications.helpers import communities_of
 from tests.funding.conftest import funded  # noqa: F401
 
@@ -543,6 +544,24 @@ def test_override_needs_a_reason_and_a_second_decision_updates(app, client, logi
     with app.app_context():
         decision = db.session.scalar(sa.select(ScorecardDecision))
         assert (decision.decided_change, decision.reason) == (-1, "")
+
+
+def test_a_refused_decision_is_tied_to_its_controls_for_screen_readers(client, login_as, round_):
+    """Each radio of the decision names its message; the change keeps its help beside an error of its own."""
+    login_as("bureau")
+    url = f"/scorecard/{round_.townships[1]}/{YEAR}"
+
+    def refused(**data) -> dict[str, str]:
+        return error_descriptions(client.post(url, data=data).get_data(as_text=True))
+
+    described = refused(change="1", reason="理由")
+    assert set(described) == {"action-0", "action-1"}
+    assert all("请选择“采纳建议”或“另行调整”" in text for text in described.values())
+    described = refused(action="override", change="3", reason="理由")
+    assert list(described) == ["change"] and described["change"].startswith("仅在“另行调整”时使用")
+    assert "请选择 −2 至 +2 之间的名额调整" in described["change"]
+    described = refused(action="override", change="1")
+    assert list(described) == ["reason"] and "调整与建议不同，请写明理由。" in described["reason"]
 
 
 def test_a_changed_suggestion_is_not_accepted_unseen(app, client, login_as, round_):

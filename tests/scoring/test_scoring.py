@@ -13,6 +13,7 @@ from app.extensions import db
 from app.programmes.models import Programme
 from app.scoring import operations
 from app.scoring.models import Assignment, Criterion, Score, SheetStatus
+from tests.accessibility import error_descriptions
 from tests.conftest import login
 
 
@@ -180,6 +181,21 @@ def test_a_refused_score_is_tied_to_its_control_for_screen_readers(app, client, 
         scores = {s.criterion_id: s.half_points for s in assignment.scores}
         assert [scores.get(c) for c in scoring.criteria] == [60, 31, 64, None]
         assert assignment.comment == "材料齐全" and assignment.status == SheetStatus.DRAFT
+
+
+def test_a_forged_veto_is_refused_with_its_message_at_the_checkboxes(app, client, login_as, scoring):
+    """A veto the programme does not have is refused, and the page says why, where a screen reader hears it."""
+    assignment_id = _first_sheet(app, client, login_as, scoring)
+    evaluator = _client(app, scoring.usernames[0])
+    for forged in (scoring.veto + 1000, "abc"):
+        page = evaluator.post(f"/scoring/sheets/{assignment_id}",
+                              data=dict(_sheet_data(scoring), veto_ids=[scoring.veto, forged])).get_data(as_text=True)
+        described = error_descriptions(page)
+        assert described == {"veto_ids-0": "请选择列表中的选项。"}, forged
+    assert re.search(r'role="group" aria-labelledby="veto_ids-label"><div class="form-label" id="veto_ids-label">'
+                     r"一票否决", re.sub(r">\s+<", "><", page))
+    with app.app_context():
+        assert db.session.get(Assignment, assignment_id).veto_ids == []
 
 
 def _sheet_total(page: str) -> str:

@@ -30,6 +30,7 @@ from app.tracking.ledger import (
     vote_shares,
 )
 from app.tracking.models import ConsultationMatter, ConsultationRecord, ConsultationRule, RepresentativeMeeting
+from tests.accessibility import error_descriptions
 from tests.applications.helpers import communities_of
 from tests.files.test_storage import make_pdf
 
@@ -270,6 +271,21 @@ def test_record_form_errors_are_shown_at_the_field_and_nothing_is_saved(app, cli
     errors = _field_errors(response.get_data(as_text=True), field)
     assert errors and message in errors[0], errors
     assert _count(app, ConsultationRecord) == 0
+
+
+def test_a_refused_matter_is_tied_to_its_control_for_screen_readers(app, client, login_as, places):
+    """The grouped select of matters is drawn by the shared macros: "please choose" first, then the categories; a
+    refusal is heard with the control, and the matter chosen stays chosen when another field is refused."""
+    login_as("community")
+    url = f"/ledger/communities/{places.anhai_community}/records/new"
+    page = client.post(url, data=_record_form(app, matter_id="0", votes_against="-1")).get_data(as_text=True)
+    described = error_descriptions(page)
+    assert set(described) == {"matter_id", "votes_against"} and "请选择议题类别。" in described["matter_id"]
+    select = re.search(r'<select[^>]*id="matter_id".*?</select>', page, re.S).group(0)
+    assert re.match(r'<select[^>]*>\s*<option selected value="0">（请选择）</option><optgroup label="', select)
+    page = client.post(url, data=_record_form(app, votes_against="-1")).get_data(as_text=True)
+    assert list(error_descriptions(page)) == ["votes_against"]
+    assert f'<option selected value="{_record_form(app)["matter_id"]}">' in page
 
 
 def test_a_record_in_the_future_is_refused_at_the_field(app, client, login_as, places):
