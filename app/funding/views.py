@@ -258,13 +258,8 @@ def _refused(site: Site, form: BaseForm, error: FundingError | None = None):
     the first field) focused, its <details> open, so that the browser brings the user there. 200, as the programme
     forms answer."""
     if error is not None:
-        if error.field in form:
-            form[error.field].errors = [*form[error.field].errors, str(error)]
-        else:
-            form.form_errors.append(str(error))
-    # No error can sit on the hidden CSRF token: CSRFProtect refuses a bad one (400) before any view runs.
-    focus = next((field for field in form if field.errors), next(iter(form)))
-    focus.render_kw = {**(focus.render_kw or {}), "autofocus": True}
+        form.refuse(str(error), error.field)
+    form.focus_first_error()
     return render_template("funding/site.html", **_site_context(site, posted=form))
 
 
