@@ -135,6 +135,7 @@ class ProjectForm(_ApplicationForm):
 
 
 class ReasonForm(BaseForm):
+    id_prefix = "review-"  # the detail page shows it beside the attachment form
     reason = TextAreaField(_l("原因"), validators=[required(), max_length(2000)])
     resubmit_due = DateField(_l("重新提交截止日期（可不填）"), validators=[Optional()])
     submit = SubmitField(_l("确定"))
@@ -147,6 +148,7 @@ class ConfirmForm(BaseForm):
 
 
 class AttachmentForm(BaseForm):
+    id_prefix = "attachment-"
     file = FileField(_l("附件"), validators=[FileRequired(message=_l("请选择要上传的文件。"))])
     description = StringField(_l("说明"), validators=[Optional(), max_length(200)])
     submit = SubmitField(_l("上传"))

@@ -33,7 +33,12 @@ from app.programmes.operations import allowance, effective_due, township_sizes
 
 
 class WorkflowError(Exception):
-    """A step the rules refuse; the message says why, for the user."""
+    """A step the rules refuse; the message says why, for the user, and ``field`` names the form field it concerns
+    (when one does) so that the page can show it there."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 class EditConflict(Exception):
@@ -282,7 +287,7 @@ def transition(
         raise WorkflowError(_("申报不能从“%(old)s”改为“%(new)s”。", old=old.title, new=new.title))
     reason = reason.strip()
     if new in NEEDS_REASON and not reason:
-        raise WorkflowError(_("请填写原因。"))
+        raise WorkflowError(_("请填写原因。"), field="reason")
     today = china_today()
     programme = application.programme
     if new == A.SUBMITTED:
@@ -306,7 +311,7 @@ def transition(
         default = max(filter(None, [due, today + timedelta(days=RESUBMIT_DAYS)]))
         chosen = resubmit_due or default
         if chosen < today:
-            raise WorkflowError(_("重新提交的截止日期不能早于今天。"))
+            raise WorkflowError(_("重新提交的截止日期不能早于今天。"), field="resubmit_due")
         application.resubmit_due = chosen
     if new in NEEDS_REASON:
         application.last_reason = reason

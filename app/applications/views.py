@@ -44,7 +44,7 @@ from forms.applications import (
     ProjectForm,
     ReasonForm,
 )
-from forms.base import ensure_blank_rows, filled_rows, options
+from forms.base import BaseForm, ensure_blank_rows, filled_rows, options
 from reports import applications as applications_report
 from reports.xlsx import write_workbook
 
@@ -129,27 +129,38 @@ def nominate(programme_id: int):
 # --- one application -----------------------------------------------------------------------------
 
 
-@bp.route("/<int:application_id>")
-@requires(Permission.APPLICATIONS_VIEW)
-def detail(application_id: int):
-    application = _load(application_id)
+def _detail_context(application: Application, posted: BaseForm | None = None) -> dict:
+    """What the detail page shows; ``posted``, a reason or attachment form that was refused, is shown as it was sent
+    (values and messages) in place of its fresh form."""
     # Once the list is final the application lives on as a site: link to its progress and money.
     site = db.session.scalar(sa.select(Site).where(Site.application_id == application.id))
-    return render_template(
-        "applications/detail.html",
+    return dict(
         application=application,
         site=site if site is not None and can_view_site(current_user, site) else None,
         can_edit=can_edit_application(current_user, application),
         can_review=has_permission(current_user, Permission.APPLICATIONS_REVIEW),
         can_withdraw=can_nominate_for(current_user, application.township_id)
         and (application.status, A.WITHDRAWN) in operations.TRANSITIONS,
-        confirm=ConfirmForm(),
-        reason_form=ReasonForm(),
-        attachment_form=AttachmentForm(),
+        confirm=ConfirmForm(formdata=None),
+        reason_form=posted if isinstance(posted, ReasonForm) else ReasonForm(formdata=None),
+        attachment_form=posted if isinstance(posted, AttachmentForm) else AttachmentForm(formdata=None),
         missing=operations.missing_for_submission(application) if application.status in (A.DRAFT, A.RETURNED)
         else [],
         due=operations.resubmission_due(application),
     )
+
+
+@bp.route("/<int:application_id>")
+@requires(Permission.APPLICATIONS_VIEW)
+def detail(application_id: int):
+    return render_template("applications/detail.html", **_detail_context(_load(application_id)))
+
+
+def _refused(application: Application, form: BaseForm):
+    """The detail page again with ``form`` as it was posted, so that nothing typed is lost: each message at its
+    field, the first field in error focused. 200, as the programme forms answer."""
+    form.focus_first_error()
+    return render_template("applications/detail.html", **_detail_context(application, posted=form))
 
 
 @bp.route("/<int:application_id>/print")
@@ -271,20 +282,22 @@ def _step(application_id: int, new_status: ApplicationStatus, *, review: bool):
     else:
         authorize(can_nominate_for(current_user, application.township_id))
     form = ReasonForm() if new_status in operations.NEEDS_REASON else ConfirmForm()
-    if not form.validate_on_submit():
-        for errors in form.errors.values():
-            for error in errors:
-                flash(str(error), "danger")
-        return redirect(url_for("applications.detail", application_id=application.id))
+    valid = form.validate_on_submit()
+    if not valid and (application.status, new_status) in operations.TRANSITIONS:
+        return _refused(application, form)
+    # A refused form for a step no longer possible (another was taken meanwhile, and the page offers this form no
+    # more) goes on without its values, to the step's own refusal, which says why.
+    reason, resubmit_due = "", None
+    if valid and isinstance(form, ReasonForm):
+        reason, resubmit_due = form.reason.data, form.resubmit_due.data
     try:
-        operations.transition(
-            application, new_status, current_user,
-            reason=getattr(form, "reason", None) and form.reason.data or "",
-            resubmit_due=getattr(form, "resubmit_due", None) and form.resubmit_due.data,
-        )
+        operations.transition(application, new_status, current_user, reason=reason, resubmit_due=resubmit_due)
     except WorkflowError as error:
         db.session.rollback()
-        flash(str(error), "danger")
+        if error.field in form:
+            form.refuse(str(error), error.field)
+            return _refused(application, form)
+        flash(str(error), "danger")  # about the application's state, not what was typed
     else:
         db.session.commit()
         flash(_("%(ref)s：%(status)s。", ref=application.reference, status=new_status.title), "success")
@@ -330,20 +343,17 @@ def upload(application_id: int):
     application = _load(application_id)
     authorize(can_edit_application(current_user, application))
     form = AttachmentForm()
-    if form.validate_on_submit():
-        try:
-            stored = save_upload(form.file.data, uploaded_by=current_user)
-        except UploadRejected as error:
-            db.session.rollback()
-            flash(str(error), "danger")
-        else:
-            operations.attach(application, stored, form.description.data or "")
-            db.session.commit()
-            flash(_("已上传 %(name)s。", name=stored.original_name), "success")
-    else:
-        for errors in form.errors.values():
-            for error in errors:
-                flash(str(error), "danger")
+    if not form.validate_on_submit():
+        return _refused(application, form)  # the file chosen is not kept: a file input cannot be filled in again
+    try:
+        stored = save_upload(form.file.data, uploaded_by=current_user)
+    except UploadRejected as error:
+        db.session.rollback()
+        form.refuse(str(error), "file")
+        return _refused(application, form)
+    operations.attach(application, stored, form.description.data or "")
+    db.session.commit()
+    flash(_("已上传 %(name)s。", name=stored.original_name), "success")
     return redirect(url_for("applications.detail", application_id=application.id) + "#attachments")
 
 

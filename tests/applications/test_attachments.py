@@ -7,10 +7,19 @@ from urllib.parse import quote
 
 import pytest
 
-from app.applications.models import Application
+from app.applications.models import Application, ApplicationAttachment
 from app.extensions import db
-from tests.applications.helpers import communities_of, nominate, only_application_id
-from tests.files.test_storage import make_pdf
+from app.files.models import StoredFile
+from tests.accessibility import error_descriptions
+from tests.applications.helpers import (
+    communities_of,
+    control_tag,
+    form_values,
+    nominate,
+    only_application_id,
+    row_count,
+)
+from tests.files.test_storage import files_on_disk, make_pdf
 
 
 @pytest.fixture
@@ -50,12 +59,33 @@ def test_upload_download_and_delete(app, client, draft):
 
 def test_a_file_that_is_not_what_its_name_says_is_refused(app, client, draft):
     response = _upload(client, draft, b"MZ\x90\x00" + b"\x00" * 200, "申报材料.pdf")
-    assert response.status_code == 302
-    page = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "只能上传" in page or "不支持" in page
+    assert response.status_code == 200
+    assert "不支持的文件类型" in error_descriptions(response.get_data(as_text=True))["attachment-file"]
     _upload(client, draft, b"<html><script>alert(1)</script></html>", "photo.png")
     with app.app_context():
         assert db.session.get(Application, draft).live_attachments == []
+
+
+@pytest.mark.parametrize(("content", "description", "field", "message"), [
+    (None, "盖章件", "file", "请选择要上传的文件。"),
+    (b"MZ\x90\x00" + b"\x00" * 200, "盖章件", "file", "不支持的文件类型"),  # refused by storage, after the form
+    (make_pdf(), "说" * 201, "description", "不能超过 200 个字符。"),
+])
+def test_a_refused_upload_keeps_the_description_and_is_told_at_its_field(app, client, draft, content, description,
+                                                                         field, message):
+    before = (row_count(app), row_count(app, StoredFile), row_count(app, ApplicationAttachment), files_on_disk(app))
+    data = {"description": description}
+    if content is not None:
+        data["file"] = (io.BytesIO(content), "申报材料.pdf")
+    response = client.post(f"/applications/{draft}/attachments", data=data, content_type="multipart/form-data")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    described = error_descriptions(page)
+    assert list(described) == [f"attachment-{field}"] and message in described[f"attachment-{field}"]
+    assert "autofocus" in control_tag(page, f"attachment-{field}")
+    assert form_values(page, f"/applications/{draft}/attachments") == {"description": description}
+    after = (row_count(app), row_count(app, StoredFile), row_count(app, ApplicationAttachment), files_on_disk(app))
+    assert after == before, "nothing saved: no row, no audit row, no file on disk"
 
 
 def test_a_50_mb_upload_gets_the_chinese_413_page(client, draft):

@@ -8,14 +8,23 @@ import pytest
 import sqlalchemy as sa
 
 from app.applications import operations
-from app.applications.models import Application, ApplicationStatus
+from app.applications.models import Application, ApplicationEvent, ApplicationStatus
 from app.audit.models import AuditAction, AuditLog
 from app.database import china_today
 from app.extensions import db
 from app.places.models import Township
 from app.programmes.models import Programme
 from app.programmes.operations import ProgrammeError, grant_extension
-from tests.applications.helpers import communities_of, nominate, only_application_id, status_of
+from tests.accessibility import error_descriptions
+from tests.applications.helpers import (
+    communities_of,
+    control_tag,
+    form_values,
+    nominate,
+    only_application_id,
+    row_count,
+    status_of,
+)
 from tests.conftest import DEMONSTRATION_FORM, login
 
 A = ApplicationStatus
@@ -111,6 +120,60 @@ def test_reject_needs_a_reason_and_ends_the_application(app, client, draft, make
     assert status_of(app, draft) == A.REJECTED
     assert client.post(f"/applications/{draft}/withdraw").status_code == 302
     assert status_of(app, draft) == A.REJECTED  # a decided application cannot be withdrawn
+
+
+def _days_from_today(days: int) -> str:
+    return (china_today() + timedelta(days=days)).isoformat()
+
+
+@pytest.mark.parametrize(("step", "sent", "field", "message"), [
+    ("return", {"reason": "   ", "resubmit_due": _days_from_today(5)}, "reason", "此项为必填项。"),
+    ("reject", {"reason": "不符" * 1001, "resubmit_due": ""}, "reason", "不能超过 2000 个字符。"),
+    ("return", {"reason": "缺楼栋召集人", "resubmit_due": "2035-13-45"}, "resubmit_due", "不是有效的日期值。"),
+    # Refused by the workflow's rule rather than the form: still at its field.
+    ("return", {"reason": "缺楼栋召集人", "resubmit_due": _days_from_today(-1)}, "resubmit_due",
+     "重新提交的截止日期不能早于今天。"),
+])
+def test_a_refused_reason_comes_back_as_typed_with_the_message_at_its_field(app, client, draft, make_user, step,
+                                                                            sent, field, message):
+    _fill_and_submit(client, draft)
+    bureau = _bureau(app, make_user)
+    before = (row_count(app), row_count(app, ApplicationEvent))
+    response = bureau.post(f"/applications/{draft}/{step}", data=sent)
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    described = error_descriptions(page)
+    assert list(described) == [f"review-{field}"] and message in described[f"review-{field}"]
+    assert "autofocus" in control_tag(page, f"review-{field}")
+    # The reason and the date are shown as sent (the reason without the blanks around it); a return form and a
+    # rejection share the form, whose action is the return's.
+    assert form_values(page, f"/applications/{draft}/return") == {
+        "reason": sent["reason"].strip(), "resubmit_due": sent["resubmit_due"]}
+    assert status_of(app, draft) == A.SUBMITTED
+    assert (row_count(app), row_count(app, ApplicationEvent)) == before, "nothing saved, nothing audited"
+
+
+def test_a_refused_reason_for_a_step_no_longer_possible_is_told_why(app, client, draft, make_user):
+    """Another reviewer accepted meanwhile: the page offers no reason form any more, so the refusal is the state's,
+    flashed above the page."""
+    _fill_and_submit(client, draft)
+    bureau = _bureau(app, make_user)
+    bureau.post(f"/applications/{draft}/accept")
+    response = bureau.post(f"/applications/{draft}/return", data={"reason": ""}, follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert "申报不能从“已受理，进入评审”改为“已退回”" in page and "此项为必填项" not in page
+    assert status_of(app, draft) == A.ACCEPTED
+
+
+def test_a_refused_reason_shows_the_page_in_as_many_queries_as_viewing_it(app, client, draft, make_user,
+                                                                          count_queries):
+    _fill_and_submit(client, draft)
+    bureau = _bureau(app, make_user)
+    with count_queries() as viewing:
+        bureau.get(f"/applications/{draft}")
+    with count_queries() as refused:
+        assert bureau.post(f"/applications/{draft}/return", data={"reason": ""}).status_code == 200
+    assert refused.count <= viewing.count
 
 
 @pytest.mark.parametrize("before", ["draft", "submitted", "returned"])
