@@ -164,5 +164,12 @@ class ExtensionForm(BaseForm):
 
 
 class StatusForm(BaseForm):
+    """The programme's next status, among the choices the view offers (the steps its status allows)."""
+
     status = SelectField(_l("新状态"), validate_choice=False)
     submit = SubmitField(_l("更改状态"))
+
+    def validate_status(self, field):
+        # Checked here rather than by the field, whose message for a choice not offered is WTForms' own (English).
+        if field.data not in {choice.value for choice in field.choices}:
+            raise ValidationError(_l("请选择新状态。"))

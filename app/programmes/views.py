@@ -60,10 +60,16 @@ def index():
     return render_template("programmes/index.html", programmes=programmes)
 
 
-@bp.route("/<int:programme_id>")
-@requires(Permission.PROGRAMMES_VIEW)
-def detail(programme_id: int):
-    programme = _load(programme_id)
+def _status_form(programme: Programme) -> StatusForm:
+    """The status form, offering the steps the status table allows from the programme's status."""
+    form = StatusForm()
+    form.status.choices = options([(s.value, s.title) for s in operations.STATUS_TRANSITIONS[programme.status]])
+    return form
+
+
+def _detail_page(programme: Programme, status_form: StatusForm):
+    """The programme's page; ``status_form`` is fresh, or a refused one shown as it was sent, its message at its
+    field."""
     context: dict = {}
     if current_user.township_id and has_permission(current_user, Permission.APPLICATIONS_NOMINATE):
         township = current_user.township
@@ -85,9 +91,14 @@ def detail(programme_id: int):
     if has_permission(current_user, Permission.RANKING_VIEW) and programme.status != ProgrammeStatus.DRAFT:
         # The links to the ranking and the list; the list is named by its status, read only for those who see it.
         context["list_name"] = selecting.list_name(selecting.status_of(programme.id))
-    status_form = StatusForm()
-    status_form.status.choices = options([(s.value, s.title) for s in operations.STATUS_TRANSITIONS[programme.status]])
     return render_template("programmes/detail.html", programme=programme, status_form=status_form, **context)
+
+
+@bp.route("/<int:programme_id>")
+@requires(Permission.PROGRAMMES_VIEW)
+def detail(programme_id: int):
+    programme = _load(programme_id)
+    return _detail_page(programme, _status_form(programme))
 
 
 def _programme_values(form: ProgrammeForm) -> dict:
@@ -177,18 +188,20 @@ def edit(programme_id: int):
 @requires(Permission.PROGRAMMES_MANAGE)
 def change_status(programme_id: int):
     programme = _load(programme_id)
-    form = StatusForm()
-    try:
+    form = _status_form(programme)
+    if form.validate_on_submit():
         new_status = ProgrammeStatus(form.status.data)
-        operations.change_status(programme, new_status)
-    except ValueError:
-        flash(_("请选择新状态。"), "danger")
-    except ProgrammeError as error:
-        flash(str(error), "danger")
-    else:
-        db.session.commit()
-        flash(_("项目状态已改为“%(s)s”。", s=new_status.title), "success")
-    return redirect(url_for("programmes.detail", programme_id=programme.id))
+        try:
+            operations.change_status(programme, new_status)
+        except ProgrammeError as error:
+            # Refused before anything changed. Shown at the status chosen, which is what the rule refuses.
+            form.refuse(str(error), "status")
+        else:
+            db.session.commit()
+            flash(_("项目状态已改为“%(s)s”。", s=new_status.title), "success")
+            return redirect(url_for("programmes.detail", programme_id=programme.id))
+    form.focus_first_error()
+    return _detail_page(programme, form)
 
 
 @bp.route("/<int:programme_id>/copy", methods=["POST"])

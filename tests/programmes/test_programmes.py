@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from app.applications.models import ApplicationStatus
@@ -12,7 +13,14 @@ from app.database import china_today
 from app.extensions import db
 from app.programmes.models import DeadlineExtension, NominationRule, Programme, ProgrammeStatus
 from tests.accessibility import error_descriptions
-from tests.applications.helpers import communities_of, nominate, only_application_id
+from tests.applications.helpers import (
+    communities_of,
+    control_tag,
+    form_values,
+    nominate,
+    only_application_id,
+    row_count,
+)
 from tests.conftest import DEMONSTRATION_FORM, login
 
 PROGRAMME = {"name": "2035年示范点", "year": "2035", "code": "xyz9", "kind": "demonstration", "quota": "10",
@@ -115,6 +123,34 @@ def test_status_steps_follow_the_table(app, client, login_as):
         changes = db.session.scalars(sa.select(AuditLog).where(AuditLog.object_type == "Programme",
                                                                AuditLog.object_id == str(programme.id))).all()
         assert any((row.after or {}).get("status") == "open" for row in changes)
+
+
+@pytest.mark.parametrize(("chosen", "message"), [
+    ("", "请选择新状态。"),
+    ("nonsense", "请选择新状态。"),
+    ("closed", "请选择新状态。"),  # a status, but not a step the table allows from a draft
+    # Refused by the programme's rule rather than the form: at the status chosen, which stays chosen.
+    ("open", "开始申报前请先设置“申报推荐”节点的截止日期。"),
+])
+def test_a_refused_status_change_is_told_at_the_status(app, client, login_as, count_queries, chosen, message):
+    login_as("bureau")
+    client.post("/programmes/new", data=PROGRAMME)  # a draft without a nomination deadline
+    programme_id = _programme(app, year=2035).id
+    before = row_count(app)
+    with count_queries() as viewing:
+        client.get(f"/programmes/{programme_id}")
+    with count_queries() as refused:
+        response = client.post(f"/programmes/{programme_id}/status", data={"status": chosen})
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    described = error_descriptions(page)
+    assert list(described) == ["status"] and message in described["status"]
+    assert "autofocus" in control_tag(page, "status")
+    offered = chosen == "open"
+    assert form_values(page, f"/programmes/{programme_id}/status") == ({"status": chosen} if offered else {})
+    assert _programme(app, id=programme_id).status == ProgrammeStatus.DRAFT
+    assert row_count(app) == before, "nothing changed, nothing audited"
+    assert refused.count <= viewing.count  # the page as it is viewed, no more
 
 
 def test_milestone_rows_ignore_blanks_and_check_filled_rows(app, client, login_as, make_programme):
