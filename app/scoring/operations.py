@@ -22,7 +22,12 @@ from app.scoring.models import Assignment, Criterion, CriterionKind, Score, Shee
 
 
 class ScoringError(Exception):
-    """A scoring step the rules refuse; the message is for the user."""
+    """A scoring step the rules refuse; the message is for the user, and ``field`` names the form field it concerns
+    (when one does) so that the page can show it there."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 # --- the sheet of criteria ------------------------------------------------------------------------------
@@ -179,7 +184,7 @@ def reopen_sheet(assignment: Assignment, reason: str) -> None:
     if assignment.status != SheetStatus.SUBMITTED:
         raise ScoringError(_("只有已提交的评分表可以退回。"))
     if not reason.strip():
-        raise ScoringError(_("请填写退回原因。"))
+        raise ScoringError(_("请填写退回原因。"), field="reason")
     assignment.status = SheetStatus.DRAFT
     assignment.reopen_reason = reason.strip()
     assignment.submitted_at = None
@@ -192,9 +197,9 @@ def record_tie_decision(programme: Programme, application_id: int, priority: int
 
     application = db.session.get(Application, application_id or 0)  # a request without the field: no id
     if application is None or application.programme_id != programme.id:
-        raise ScoringError(_("请选择本项目的申报。"))
+        raise ScoringError(_("请选择本项目的申报。"), field="application_id")
     if not reason.strip():
-        raise ScoringError(_("请填写理由。"))
+        raise ScoringError(_("请填写理由。"), field="reason")
     decision = db.session.scalar(sa.select(TieDecision).where(TieDecision.application_id == application_id))
     if decision is None:
         decision = TieDecision(programme_id=programme.id, application_id=application_id)

@@ -25,7 +25,12 @@ TOWNSHIP_WARNING_THRESHOLD = 2
 
 
 class SelectionError(Exception):
-    """A selection step the rules refuse; the message is for the user."""
+    """A selection step the rules refuse; the message is for the user, and ``field`` names the form field it concerns
+    (when one does) so that the page can show it there. A refusal naming no field is about the list's state."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 def selection_of(programme: Programme, create: bool = False) -> Selection | None:
@@ -76,21 +81,22 @@ def propose(programme: Programme, ranking: list[RankingRow]) -> Selection:
     return selection
 
 
-def _entry(selection: Selection, application_id: int) -> SelectionEntry:
+def _entry(selection: Selection, application_id: int, field: str | None = None) -> SelectionEntry:
     entry = next((e for e in selection.entries if e.application_id == application_id), None)
     if entry is None:
-        raise SelectionError(_("该申报不在拟确定名单中。"))
+        raise SelectionError(_("该申报不在拟确定名单中。"), field=field)
     return entry
 
 
 def _eligible(selection: Selection, application: Application, ranking: list[RankingRow]) -> None:
+    # The application chosen to come in: the swap's and the addition's field ``in_id``.
     if application.programme_id != selection.programme_id or application.status != ApplicationStatus.ACCEPTED:
-        raise SelectionError(_("只有本项目已受理的申报可以列入名单。"))
+        raise SelectionError(_("只有本项目已受理的申报可以列入名单。"), field="in_id")
     row = next((r for r in ranking if r.application.id == application.id), None)
     if row is None or row.ranked.vetoed:
-        raise SelectionError(_("被一票否决的申报不能列入名单。"))
+        raise SelectionError(_("被一票否决的申报不能列入名单。"), field="in_id")
     if any(e.application_id == application.id for e in selection.entries):
-        raise SelectionError(_("该申报已在名单中。"))
+        raise SelectionError(_("该申报已在名单中。"), field="in_id")
 
 
 def swap(selection: Selection, out_id: int, in_application: Application, reason: str,
@@ -98,8 +104,8 @@ def swap(selection: Selection, out_id: int, in_application: Application, reason:
     """Replace one listed site by another, with a written reason kept on the new entry."""
     _require(selection, SelectionStatus.PROPOSED)
     if not reason.strip():
-        raise SelectionError(_("调整名单须填写理由。"))
-    entry = _entry(selection, out_id)
+        raise SelectionError(_("调整名单须填写理由。"), field="reason")
+    entry = _entry(selection, out_id, field="out_id")
     _eligible(selection, in_application, ranking)
     entry.application_id = in_application.id
     entry.swap_reason = reason.strip()
@@ -109,7 +115,7 @@ def swap(selection: Selection, out_id: int, in_application: Application, reason:
 def add(selection: Selection, application: Application, reason: str, ranking: list[RankingRow]) -> None:
     _require(selection, SelectionStatus.PROPOSED)
     if not reason.strip():
-        raise SelectionError(_("调整名单须填写理由。"))
+        raise SelectionError(_("调整名单须填写理由。"), field="reason")
     _eligible(selection, application, ranking)
     tier = default_tier(selection.programme)
     selection.entries.append(SelectionEntry(
@@ -129,7 +135,7 @@ def remove(selection: Selection, application_id: int) -> None:
 def set_tier(selection: Selection, application_id: int, tier_id: int) -> None:
     _require(selection, SelectionStatus.PROPOSED)
     if tier_id not in {tier.id for tier in selection.programme.tiers}:
-        raise SelectionError(_("请选择本项目的补助档次。"))
+        raise SelectionError(_("请选择本项目的补助档次。"), field="tier_id")
     _entry(selection, application_id).tier_id = tier_id
     db.session.flush()
 
@@ -200,10 +206,10 @@ def record_objection(selection: Selection, *, application_id: int | None, receiv
                      content: str) -> Objection:
     _require(selection, SelectionStatus.PUBLICISED)
     if application_id is not None:
-        _entry(selection, application_id)
+        _entry(selection, application_id, field="application_id")
     if received_at < selection.publicity_start or received_at > selection.publicity_end:
         raise SelectionError(_("异议须在公示期（%(a)s 至 %(b)s）内提出。", a=selection.publicity_start.isoformat(),
-                               b=selection.publicity_end.isoformat()))
+                               b=selection.publicity_end.isoformat()), field="received_at")
     objection = Objection(selection=selection, application_id=application_id, received_at=received_at,
                           raised_by=raised_by.strip(), content=content.strip())
     db.session.add(objection)
@@ -213,7 +219,7 @@ def record_objection(selection: Selection, *, application_id: int | None, receiv
 
 def answer_objection(objection: Objection, response: str, user) -> None:
     if not response.strip():
-        raise SelectionError(_("请填写答复内容。"))
+        raise SelectionError(_("请填写答复内容。"), field="response")
     objection.response = response.strip()
     objection.responded_at = utcnow()
     objection.responded_by_id = user.id if user is not None else None
