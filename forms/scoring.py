@@ -129,7 +129,8 @@ class AssignForm(BaseForm):
 
 
 class ReasonOnlyForm(BaseForm):
-    reason = TextAreaField(_l("原因"), validators=[required(), max_length(2000)])
+    id_prefix = "reopen-"  # the reason for sending back a sheet: one per submitted sheet on the manage page
+    reason = StringField(_l("原因"), validators=[required(), max_length(2000)])
     submit = SubmitField(_l("确定"))
 
 

@@ -27,7 +27,7 @@ from app.scoring.ranking import application_labels, programme_ranking, remembere
 from app.scoring.selection import SelectionError
 from app.statements import Remembered, changes_mark
 from forms.applications import ConfirmForm
-from forms.base import ensure_blank_rows, filled_rows, options
+from forms.base import BaseForm, ensure_blank_rows, filled_rows, options
 from forms.scoring import (
     AddForm,
     AnswerForm,
@@ -213,7 +213,13 @@ def _complete(assignment: Assignment) -> bool:
 @bp.route("/programmes/<int:programme_id>", methods=["GET"])
 @requires(Permission.SCORING_MANAGE)
 def manage(programme_id: int):
-    programme = _programme(programme_id)
+    return _manage_page(_programme(programme_id))
+
+
+def _manage_page(programme: Programme, posted: BaseForm | None = None, reopening: int | None = None):
+    """The manage page; ``posted``, an assignment form or (for the sheet ``reopening``) a reason to send a sheet back
+    that was refused, is shown as it was sent (values and errors) in place of its fresh form. 200, as the programme
+    forms answer."""
     applications = _accepted(programme)
     evaluators = _evaluators()
     assignments = db.session.scalars(
@@ -228,10 +234,19 @@ def manage(programme_id: int):
         done = sum(1 for a in mine if a.status == SheetStatus.SUBMITTED)
         late = bool(programme.scoring_due and today > programme.scoring_due and done < len(mine))
         progress.append((evaluator, len(mine), done, late))
-    form = AssignForm()
+    form = posted if isinstance(posted, AssignForm) else AssignForm(formdata=None)
+    # The boxes are drawn from the choices, in the order of the matrix's rows and columns.
+    form.applications.choices = options([(a.id, a.reference) for a in applications])
+    form.evaluators.choices = options([(e.id, e.label) for e in evaluators])
+    for group in (form.applications, form.evaluators):
+        if group.errors and not group.choices:
+            # No box to tick, so none to name the message: it is the form's (above its fields).
+            form.form_errors.extend(group.errors)
+            group.errors = []
+    reopen_form = posted if isinstance(posted, ReasonOnlyForm) else ReasonOnlyForm(formdata=None)
     return render_template("scoring/manage.html", programme=programme, applications=applications,
                            evaluators=evaluators, matrix=matrix, conflicts=conflicts, progress=progress,
-                           form=form, reopen_form=ReasonOnlyForm(), confirm=ConfirmForm(),
+                           form=form, reopen_form=reopen_form, reopening=reopening, confirm=ConfirmForm(formdata=None),
                            frozen=operations.sheet_frozen(programme),
                            list_name=selecting.list_name(selecting.status_of(programme.id)))
 
@@ -258,10 +273,8 @@ def assign(programme_id: int):
     programme = _programme(programme_id)
     form = AssignForm()
     if not form.validate_on_submit():
-        for errors in form.errors.values():
-            for error in errors:
-                flash(str(error), "danger")
-        return redirect(url_for("scoring.manage", programme_id=programme.id))
+        form.focus_first_error()
+        return _manage_page(programme, posted=form)
     applications = {a.id: a for a in _accepted(programme)}
     evaluators = {e.id: e for e in _evaluators()}
     chosen_apps = [applications[i] for i in form.applications.data if i in applications]
@@ -294,18 +307,27 @@ def unassign(assignment_id: int):
 @requires(Permission.SCORING_MANAGE)
 def reopen(assignment_id: int):
     assignment = db.get_or_404(Assignment, assignment_id)
+    programme_id = assignment.application.programme_id
     form = ReasonOnlyForm()
+    if not form.validate_on_submit():
+        return _reopen_refused(programme_id, form, assignment_id)
     try:
-        if not form.validate_on_submit():
-            raise ScoringError(_("请填写退回原因。"))
         operations.reopen_sheet(assignment, form.reason.data)
     except ScoringError as error:
         db.session.rollback()
-        flash(str(error), "danger")
+        if error.field is not None:
+            form.refuse(str(error), error.field)
+            return _reopen_refused(programme_id, form, assignment_id)
+        flash(str(error), "danger")  # the sheet's state: no longer submitted
     else:
         db.session.commit()
         flash(_("评分表已退回评审人修改。"), "success")
-    return redirect(url_for("scoring.manage", programme_id=assignment.application.programme_id))
+    return redirect(url_for("scoring.manage", programme_id=programme_id))
+
+
+def _reopen_refused(programme_id: int, form: ReasonOnlyForm, assignment_id: int):
+    form.focus_first_error()
+    return _manage_page(_programme(programme_id), posted=form, reopening=assignment_id)
 
 
 @bp.route("/programmes/<int:programme_id>/criteria", methods=["GET", "POST"])

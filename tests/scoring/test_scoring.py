@@ -74,8 +74,11 @@ def test_one_by_one_assignment_and_unassign(app, client, login_as, scoring):
     assert assignment_id is not None
     client.post(f"/scoring/assignments/{assignment_id}/unassign")
     assert _assignment(app, scoring.applications[1], scoring.evaluators[0]) is None
-    page = client.post(f"/scoring/programmes/{scoring.programme}/assign", data={}).get_data(as_text=True)
-    assert page is not None
+    response = client.post(f"/scoring/programmes/{scoring.programme}/assign", data={})
+    assert response.status_code == 200  # the manage page again, each group's message at its boxes
+    described = error_descriptions(response.get_data(as_text=True))
+    assert described["applications-0"] == "请至少选择一个申报。"
+    assert described["evaluators-0"] == "请至少选择一位评审人。"
 
 
 def test_only_accepted_applications_are_assigned(app, scoring):
@@ -114,7 +117,9 @@ def test_evaluator_scores_saves_submits_and_is_locked(app, client, login_as, sco
         assert scores[scoring.criteria[0]] == 60
     # The bureau reopens it with a reason, audited.
     bureau = client
-    bureau.post(f"/scoring/assignments/{assignment_id}/reopen", data={"reason": ""})
+    refused = bureau.post(f"/scoring/assignments/{assignment_id}/reopen", data={"reason": ""})
+    assert refused.status_code == 200
+    assert error_descriptions(refused.get_data(as_text=True)) == {"reopen-reason": "此项为必填项。"}
     with app.app_context():
         assert db.session.get(Assignment, assignment_id).status == SheetStatus.SUBMITTED
     bureau.post(f"/scoring/assignments/{assignment_id}/reopen", data={"reason": "c3 打分有误"})
