@@ -376,8 +376,14 @@ def criteria(programme_id: int):
 @bp.route("/programmes/<int:programme_id>/ranking")
 @requires(Permission.RANKING_VIEW)
 def ranking(programme_id: int):
+    return _ranking_page(programme_id)
+
+
+def _ranking_page(programme_id: int, posted: TieForm | None = None):
     """The whole ranking is computed (positions need every sheet); one page of it is shown, with the applications
-    of that page and of the ties loaded: a fixed number of queries whatever the number of applications."""
+    of that page and of the ties loaded: a fixed number of queries whatever the number of applications. ``posted``,
+    a tie decision that was refused, is shown as it was sent (values and errors). 200, as the programme forms
+    answer."""
     programme = db.session.execute(_with_criteria(), {"id": programme_id}).unique().scalar_one_or_none()
     if programme is None:
         abort(404)
@@ -386,10 +392,17 @@ def ranking(programme_id: int):
     ranking = remembered(programme, mark)
     page = paginate_list(ranking.order)
     labels = application_labels([r.application_id for r in page.items])
-    tie_options = (_TIE_OPTIONS.get((programme.id, mark), lambda: _tie_options(ranking.tied))
-                   if has_permission(current_user, Permission.SCORING_MANAGE) else Markup())
-    return render_template("scoring/ranking.html", programme=programme, page=page, tie_form=TieForm(),
-                           rows=_ranking_rows(programme, page, ranking, labels), tie_options=tie_options,
+    tie_form = posted if posted is not None else TieForm(formdata=None)
+    tie_options = Markup()
+    if posted is not None:
+        # Drawn by WTForms with the choice made kept (a refusal is rare: the options are read again for it).
+        tied = tie_labels(ranking.tied)
+        tie_form.application_id.choices = options([(i, tied[i]) for i in ranking.tied])
+    elif has_permission(current_user, Permission.SCORING_MANAGE):
+        tie_options = _TIE_OPTIONS.get((programme.id, mark), lambda: _tie_options(ranking.tied))
+    return render_template("scoring/ranking.html", programme=programme, page=page, tie_form=tie_form,
+                           tie_refused=posted is not None, tie_options=tie_options,
+                           rows=_ranking_rows(programme, page, ranking, labels),
                            list_name=selecting.list_name(selecting.status_of(programme.id)))
 
 
@@ -437,7 +450,8 @@ _TIE_OPTIONS = Remembered(kept=32)
 
 def _tie_options(tied: list[int]) -> Markup:
     """The options of the tie form's select, in ranking order: written here rather than by WTForms, as a
-    province's ranking can leave hundreds level (the form is never shown again with a choice made)."""
+    province's ranking can leave hundreds level (a refused form, shown again with its choice made, is drawn by
+    WTForms)."""
     labels = tie_labels(tied)
     return Markup("".join(f'<option value="{i}">{escape(labels[i])}</option>' for i in tied))
 
@@ -447,21 +461,20 @@ def _tie_options(tied: list[int]) -> Markup:
 def decide_tie(programme_id: int):
     programme = _programme(programme_id)
     form = TieForm()
-    if form.validate_on_submit():
-        try:
-            operations.record_tie_decision(programme, form.application_id.data, form.priority.data,
-                                           form.reason.data, current_user)
-        except ScoringError as error:
-            db.session.rollback()
-            flash(str(error), "danger")
-        else:
-            db.session.commit()
-            flash(_("并列排序的决定已记录。"), "success")
-    else:
-        for errors in form.errors.values():
-            for error in errors:
-                flash(str(error), "danger")
-    return redirect(url_for("scoring.ranking", programme_id=programme.id))
+    if not form.validate_on_submit():
+        form.focus_first_error()
+        return _ranking_page(programme.id, posted=form)
+    try:
+        operations.record_tie_decision(programme, form.application_id.data, form.priority.data,
+                                       form.reason.data, current_user)
+    except ScoringError as error:
+        db.session.rollback()
+        form.refuse(str(error), error.field)
+        form.focus_first_error()
+        return _ranking_page(programme.id, posted=form)
+    db.session.commit()
+    flash(_("并列排序的决定已记录。"), "success")
+    return redirect(url_for("scoring.ranking", programme_id=programme.id, page=request.args.get("page", type=int)))
 
 
 @bp.route("/programmes/<int:programme_id>/ranking.xlsx")

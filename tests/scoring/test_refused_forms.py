@@ -1,6 +1,7 @@
 """A refused form of the scoring pages is shown again with what was typed, each message at its field, and nothing
-written: the manage page's assignment and send-back forms. The test client checks every such page for what a screen
-reader needs (tests/accessibility.py); these tests check which controls are in error and with what message."""
+written: the manage page's assignment and send-back forms and the ranking's tie decision. The test client checks
+every such page for what a screen reader needs (tests/accessibility.py); these tests check which controls are in
+error and with what message."""
 
 from __future__ import annotations
 
@@ -121,3 +122,47 @@ def test_a_sheet_sent_back_without_a_usable_reason_is_refused_at_its_reason(app,
     assert _rows(app) == before
     with app.app_context():
         assert db.session.get(Assignment, assignment_id).status == SheetStatus.SUBMITTED
+
+
+# --- the ranking's tie decision -----------------------------------------------------------------------------
+
+
+def test_a_tie_decision_is_refused_at_its_field_with_the_choice_kept(app, client, login_as, scoring):
+    _score(app, scoring, {(a, 0): (35, 20, 25, 0) for a in range(3)})  # all three level
+    login_as("bureau")
+    before = _rows(app)
+    url = f"/scoring/programmes/{scoring.programme}/ties"
+    chosen = str(scoring.applications[1])
+    refusals = [("", "此项为必填项。"), ("0", "请填写 1 至 100 之间的整数。"), ("第一", "不是有效的整数")]
+    for priority, message in refusals:
+        response = client.post(url, data={"application_id": chosen, "priority": priority, "reason": "实地走访成效更好"})
+        assert response.status_code == 200
+        page = response.get_data(as_text=True)
+        described = error_descriptions(page)
+        assert list(described) == ["priority"] and message in described["priority"], priority
+        assert f'value="{priority}"' in _control(page, "priority")
+        assert _selected(_control(page, "application_id")) == [chosen]
+        assert 'value="实地走访成效更好"' in _control(page, "reason")
+        assert _focused(page) == ["priority"]
+    # The rules refuse an application not of this programme: at the choice, the rest kept.
+    response = client.post(url, data={"application_id": "999999", "priority": "2", "reason": "实地走访成效更好"})
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert error_descriptions(page) == {"application_id": "请选择本项目的申报。"}
+    assert 'value="2"' in _control(page, "priority") and _focused(page) == ["application_id"]
+    # Every level application is offered again, in ranking order.
+    assert len(re.findall(r"<option", _control(page, "application_id"))) == 3
+    assert _rows(app) == before
+
+
+def test_a_refused_tie_decision_shows_the_page_it_was_sent_from(app, client, login_as, scoring, monkeypatch):
+    _score(app, scoring, {(a, 0): (35, 20, 25, 0) for a in range(3)})
+    monkeypatch.setitem(app.config, "PAGE_SIZE", 1)
+    login_as("bureau")
+    page = client.get(f"/scoring/programmes/{scoring.programme}/ranking?page=2").get_data(as_text=True)
+    action = re.search(r'<form method="post" action="([^"]*/ties[^"]*)"', page).group(1)
+    assert action.endswith("?page=2")
+    refused = client.post(action, data={"application_id": scoring.applications[0], "priority": "", "reason": "x"})
+    assert "第 2 / 3 页" in refused.get_data(as_text=True)
+    done = client.post(action, data={"application_id": scoring.applications[0], "priority": "1", "reason": "x"})
+    assert done.status_code == 302 and done.headers["Location"].endswith("/ranking?page=2")
