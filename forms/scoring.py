@@ -143,6 +143,7 @@ class TieForm(BaseForm):
 
 
 class SwapForm(BaseForm):
+    id_prefix = "swap-"  # the selection page shows it beside the addition, tier, objection and answer forms
     out_id = SelectField(_l("调出"), coerce=int, validate_choice=False)
     in_id = SelectField(_l("调入"), coerce=int, validate_choice=False)
     reason = StringField(_l("调整理由"), validators=[required(), max_length(500)])
@@ -150,18 +151,21 @@ class SwapForm(BaseForm):
 
 
 class AddForm(BaseForm):
+    id_prefix = "add-"
     in_id = SelectField(_l("增列"), coerce=int, validate_choice=False)
     reason = StringField(_l("理由"), validators=[required(), max_length(500)])
     submit = SubmitField(_l("增列"))
 
 
 class TierForm(BaseForm):
+    id_prefix = "tier-"
     application_id = HiddenField()
     tier_id = SelectField(_l("补助档次"), coerce=int, validate_choice=False)
     submit = SubmitField(_l("保存"))
 
 
 class ObjectionForm(BaseForm):
+    id_prefix = "objection-"
     application_id = SelectField(_l("涉及的单位"), coerce=int, validate_choice=False)
     received_at = DateField(_l("收到日期"), validators=[entered()])
     raised_by = StringField(_l("提出人"), validators=[Optional(), max_length(100)])
@@ -170,5 +174,6 @@ class ObjectionForm(BaseForm):
 
 
 class AnswerForm(BaseForm):
+    id_prefix = "answer-"
     response = TextAreaField(_l("答复"), validators=[required(), max_length(5000)])
     submit = SubmitField(_l("答复"))

@@ -488,7 +488,13 @@ def ranking_export(programme_id: int):
 @bp.route("/programmes/<int:programme_id>/selection")
 @requires(Permission.RANKING_VIEW)
 def selection(programme_id: int):
-    programme = _programme(programme_id)
+    return _selection_page(_programme(programme_id))
+
+
+def _selection_page(programme: Programme, posted: BaseForm | None = None, answering: int | None = None):
+    """The selection page; ``posted``, a form of the list's adjustment, a tier, an objection or (for the objection
+    ``answering``) an answer that was refused, is shown as it was sent (values and errors) in place of its fresh
+    form. 200, as the programme forms answer."""
     rows = programme_ranking(programme)
     current = selecting.selection_of(programme)
     listed = {e.application_id for e in current.entries} if current else set()
@@ -497,38 +503,50 @@ def selection(programme_id: int):
                   not in listed]
     in_list = [(e.application_id, f"{e.position} · {e.application.reference} {e.application.community.name}")
                for e in (current.entries if current else [])]
-    swap_form, add_form = SwapForm(), AddForm()
+
+    def shown(form_class):
+        # A fresh form must not read the request's data: on a refused post it is another form's.
+        return posted if isinstance(posted, form_class) else form_class(formdata=None)
+
+    swap_form, add_form = shown(SwapForm), shown(AddForm)
     swap_form.out_id.choices, swap_form.in_id.choices = options(in_list), options(candidates)
     add_form.in_id.choices = options(candidates)
-    objection_form = ObjectionForm()
+    objection_form = shown(ObjectionForm)
     objection_form.application_id.choices = options([(0, _("（整份名单）")), *in_list])
     tiers = options([(t.id, f"{t.name}（{yuan_text(t.total_fen)} 元）") for t in programme.tiers])
+    tier_form = shown(TierForm)
+    tier_form.tier_id.choices = tiers
     return render_template(
         "scoring/selection.html", programme=programme, selection=current, rows=rows,
         warnings=selecting.warnings(current) if current else [], swap_form=swap_form, add_form=add_form,
-        objection_form=objection_form, answer_form=AnswerForm(), confirm=ConfirmForm(), tiers=tiers,
-        tier_form=TierForm(), today=china_today(), list_name=selecting.list_name(current.status if current else None),
+        objection_form=objection_form, answer_form=shown(AnswerForm), answering=answering,
+        confirm=ConfirmForm(formdata=None), tiers=tiers, tier_form=tier_form, today=china_today(),
+        list_name=selecting.list_name(current.status if current else None),
     )
 
 
-def _selection_step(programme_id: int, action):
+def _selection_step(programme_id: int, action, posted: BaseForm | None = None, answering: int | None = None):
+    """Runs ``action`` and commits. ``posted``, the form the step was sent with, is shown again when it does not
+    validate or when the rules refuse it at one of its fields; a refusal naming no field is about the list's state
+    (not proposed, not yet publicised, the notice still running) and is flashed after a redirect."""
     programme = _programme(programme_id)
     authorize(has_permission(current_user, Permission.SCORING_MANAGE))
+    if posted is not None and not posted.validate_on_submit():
+        posted.focus_first_error()
+        return _selection_page(programme, posted, answering)
     try:
         message = action(programme)
     except SelectionError as error:
         db.session.rollback()
+        if posted is not None and error.field in posted:
+            posted.refuse(str(error), error.field)
+            posted.focus_first_error()
+            return _selection_page(programme, posted, answering)
         flash(str(error), "danger")
     else:
         db.session.commit()
         flash(message, "success")
     return redirect(url_for("scoring.selection", programme_id=programme.id))
-
-
-def _form_or_error(form):
-    if not form.validate_on_submit():
-        raise SelectionError("；".join(str(e) for errors in form.errors.values() for e in errors))
-    return form
 
 
 def _current(programme: Programme):
@@ -542,7 +560,6 @@ def _current(programme: Programme):
 @requires(Permission.SCORING_MANAGE)
 def propose(programme_id: int):
     def action(programme):
-        _form_or_error(ConfirmForm())
         selecting.propose(programme, programme_ranking(programme))
         return _("已按排名生成拟确定名单。")
     return _selection_step(programme_id, action)
@@ -551,34 +568,35 @@ def propose(programme_id: int):
 @bp.route("/programmes/<int:programme_id>/selection/swap", methods=["POST"])
 @requires(Permission.SCORING_MANAGE)
 def swap(programme_id: int):
+    form = SwapForm()
+
     def action(programme):
-        form = _form_or_error(SwapForm())
         incoming = db.session.get(Application, form.in_id.data or 0)
         if incoming is None:
-            raise SelectionError(_("请选择调入的申报。"))
+            raise SelectionError(_("请选择调入的申报。"), field="in_id")
         selecting.swap(_current(programme), form.out_id.data, incoming, form.reason.data, programme_ranking(programme))
         return _("名单已调整。")
-    return _selection_step(programme_id, action)
+    return _selection_step(programme_id, action, posted=form)
 
 
 @bp.route("/programmes/<int:programme_id>/selection/add", methods=["POST"])
 @requires(Permission.SCORING_MANAGE)
 def add(programme_id: int):
+    form = AddForm()
+
     def action(programme):
-        form = _form_or_error(AddForm())
         incoming = db.session.get(Application, form.in_id.data or 0)
         if incoming is None:
-            raise SelectionError(_("请选择增列的申报。"))
+            raise SelectionError(_("请选择增列的申报。"), field="in_id")
         selecting.add(_current(programme), incoming, form.reason.data, programme_ranking(programme))
         return _("已增列。")
-    return _selection_step(programme_id, action)
+    return _selection_step(programme_id, action, posted=form)
 
 
 @bp.route("/programmes/<int:programme_id>/selection/remove/<int:application_id>", methods=["POST"])
 @requires(Permission.SCORING_MANAGE)
 def remove(programme_id: int, application_id: int):
     def action(programme):
-        _form_or_error(ConfirmForm())
         selecting.remove(_current(programme), application_id)
         return _("已移出名单。")
     return _selection_step(programme_id, action)
@@ -587,22 +605,22 @@ def remove(programme_id: int, application_id: int):
 @bp.route("/programmes/<int:programme_id>/selection/tier", methods=["POST"])
 @requires(Permission.SCORING_MANAGE)
 def set_tier(programme_id: int):
+    form = TierForm()
+
     def action(programme):
-        form = _form_or_error(TierForm())
         try:
             application_id = int(form.application_id.data)
         except (TypeError, ValueError) as error:
             raise SelectionError(_("请求有误。")) from error
         selecting.set_tier(_current(programme), application_id, form.tier_id.data)
         return _("补助档次已保存。")
-    return _selection_step(programme_id, action)
+    return _selection_step(programme_id, action, posted=form)
 
 
 @bp.route("/programmes/<int:programme_id>/selection/publish", methods=["POST"])
 @requires(Permission.SCORING_MANAGE)
 def publish(programme_id: int):
     def action(programme):
-        _form_or_error(ConfirmForm())
         current = _current(programme)
         selecting.publish(current)
         return _("名单已公示，公示期至 %(d)s。", d=current.publicity_end.isoformat())
@@ -613,7 +631,6 @@ def publish(programme_id: int):
 @requires(Permission.SCORING_MANAGE)
 def reopen_selection(programme_id: int):
     def action(programme):
-        _form_or_error(ConfirmForm())
         selecting.back_to_proposal(_current(programme))
         return _("名单已撤回调整，调整后需重新公示。")
     return _selection_step(programme_id, action)
@@ -622,32 +639,32 @@ def reopen_selection(programme_id: int):
 @bp.route("/programmes/<int:programme_id>/selection/objections", methods=["POST"])
 @requires(Permission.SCORING_MANAGE)
 def objection(programme_id: int):
+    form = ObjectionForm()
+
     def action(programme):
-        form = _form_or_error(ObjectionForm())
         selecting.record_objection(_current(programme), application_id=form.application_id.data or None,
                                    received_at=form.received_at.data, raised_by=form.raised_by.data or "",
                                    content=form.content.data)
         return _("异议已登记。")
-    return _selection_step(programme_id, action)
+    return _selection_step(programme_id, action, posted=form)
 
 
 @bp.route("/objections/<int:objection_id>/answer", methods=["POST"])
 @requires(Permission.SCORING_MANAGE)
 def answer(objection_id: int):
     item = db.get_or_404(Objection, objection_id)
+    form = AnswerForm()
 
     def action(programme):
-        form = _form_or_error(AnswerForm())
         selecting.answer_objection(item, form.response.data, current_user)
         return _("异议已答复。")
-    return _selection_step(item.selection.programme_id, action)
+    return _selection_step(item.selection.programme_id, action, posted=form, answering=item.id)
 
 
 @bp.route("/programmes/<int:programme_id>/selection/finalise", methods=["POST"])
 @requires(Permission.SCORING_MANAGE)
 def finalise(programme_id: int):
     def action(programme):
-        _form_or_error(ConfirmForm())
         sites = selecting.finalise(_current(programme), current_user)
         return _("名单已确定：%(n)d 个单位，补助资金已按档次下达。", n=len(sites))
     return _selection_step(programme_id, action)

@@ -1,19 +1,21 @@
 """A refused form of the scoring pages is shown again with what was typed, each message at its field, and nothing
-written: the manage page's assignment and send-back forms and the ranking's tie decision. The test client checks
-every such page for what a screen reader needs (tests/accessibility.py); these tests check which controls are in
-error and with what message."""
+written: the manage page's assignment and send-back forms, the ranking's tie decision and the selection page's
+forms (swap, addition, tier, objection, answer). The test client checks every such page for what a screen reader
+needs (tests/accessibility.py); these tests check which controls are in error and with what message."""
 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import sqlalchemy as sa
 
 from app.audit.models import AuditLog
+from app.database import china_today
 from app.extensions import db
-from app.scoring.models import Assignment, Objection, SelectionEntry, SheetStatus, TieDecision
+from app.scoring.models import Assignment, Objection, Selection, SelectionEntry, SheetStatus, TieDecision
 from tests.accessibility import error_descriptions
-from tests.scoring.test_selection import _score
+from tests.scoring.test_selection import _full_flow_until_publicised, _score
 
 
 def _rows(app) -> dict[str, int]:
@@ -166,3 +168,137 @@ def test_a_refused_tie_decision_shows_the_page_it_was_sent_from(app, client, log
     assert "第 2 / 3 页" in refused.get_data(as_text=True)
     done = client.post(action, data={"application_id": scoring.applications[0], "priority": "1", "reason": "x"})
     assert done.status_code == 302 and done.headers["Location"].endswith("/ranking?page=2")
+
+
+# --- the selection page -------------------------------------------------------------------------------------
+
+
+def _proposed(app, client, scoring):
+    """A proposed list of T-1 and T-2; T-3 ranked third and not listed."""
+    _score(app, scoring, {(0, 0): (40, 20, 40, 0), (1, 0): (30, 15, 30, 0), (2, 0): (20, 10, 20, 0)})
+    assert client.post(f"/scoring/programmes/{scoring.programme}/selection/propose").status_code == 302
+
+
+def test_a_swap_without_a_reason_is_refused_at_the_reason_with_the_choices_kept(app, client, login_as, scoring):
+    login_as("bureau")
+    _proposed(app, client, scoring)
+    before = _rows(app)
+    response = client.post(f"/scoring/programmes/{scoring.programme}/selection/swap", data={
+        "out_id": scoring.applications[1], "in_id": scoring.applications[2], "reason": "  "})
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert error_descriptions(page) == {"swap-reason": "此项为必填项。"}
+    assert _selected(_control(page, "swap-out_id")) == [str(scoring.applications[1])]
+    assert _selected(_control(page, "swap-in_id")) == [str(scoring.applications[2])]
+    assert _focused(page) == ["swap-reason"]
+    # The addition beside it is not the form refused: it shows neither the choice nor an error.
+    assert _selected(_control(page, "add-in_id")) == [] and 'value=""' in _control(page, "add-reason")
+    assert _rows(app) == before
+
+
+def test_an_addition_the_rules_refuse_is_refused_at_the_application_with_the_reason_kept(app, client, login_as,
+                                                                                        scoring):
+    login_as("bureau")
+    _proposed(app, client, scoring)
+    before = _rows(app)
+    for in_id, message in [(scoring.applications[0], "该申报已在名单中。"), (999999, "请选择增列的申报。")]:
+        response = client.post(f"/scoring/programmes/{scoring.programme}/selection/add", data={
+            "in_id": in_id, "reason": "所在镇尚无入选"})
+        assert response.status_code == 200
+        page = response.get_data(as_text=True)
+        assert error_descriptions(page) == {"add-in_id": message}
+        assert 'value="所在镇尚无入选"' in _control(page, "add-reason") and _focused(page) == ["add-in_id"]
+    assert _rows(app) == before
+
+
+def test_a_state_refusal_stays_a_flashed_message(app, client, login_as, scoring):
+    """Refusals about the list's state name no field: flashed after a redirect, as before."""
+    login_as("bureau")
+    _score(app, scoring, {(0, 0): (40, 20, 40, 0)})
+    response = client.post(f"/scoring/programmes/{scoring.programme}/selection/add", data={
+        "in_id": scoring.applications[0], "reason": "增列"})
+    assert response.status_code == 302
+    assert "请先按排名生成拟确定名单。" in client.get(response.headers["Location"]).get_data(as_text=True)
+
+
+def test_a_tier_of_another_programme_is_refused_in_its_row(app, client, login_as, scoring):
+    login_as("bureau")
+    _proposed(app, client, scoring)
+    before = _rows(app)
+    response = client.post(f"/scoring/programmes/{scoring.programme}/selection/tier", data={
+        "application_id": scoring.applications[1], "tier_id": "999999"})
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert error_descriptions(page) == {"tier-tier_id": "请选择本项目的补助档次。"}
+    form = page[page.rindex("<form", 0, page.index('id="tier-tier_id"')):]
+    assert f'name="application_id" value="{scoring.applications[1]}"' in form[:form.index("</form>")]
+    assert _rows(app) == before
+
+
+def test_an_objection_is_refused_at_its_fields_with_what_was_typed(app, client, login_as, scoring):
+    login_as("bureau")
+    _full_flow_until_publicised(app, client, scoring)
+    before = _rows(app)
+    url = f"/scoring/programmes/{scoring.programme}/selection/objections"
+    typed = {"application_id": scoring.applications[2], "raised_by": "居民", "content": "议事厅面积不足"}
+    late = (china_today() - timedelta(days=30)).isoformat()
+    response = client.post(url, data=dict(typed, received_at=late))
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    described = error_descriptions(page)
+    assert list(described) == ["objection-received_at"] and "异议须在公示期" in described["objection-received_at"]
+    assert f'value="{late}"' in _control(page, "objection-received_at")
+    assert _selected(_control(page, "objection-application_id")) == [str(scoring.applications[2])]
+    assert 'value="居民"' in _control(page, "objection-raised_by")
+    assert "议事厅面积不足" in _control(page, "objection-content")
+    response = client.post(url, data=dict(typed, received_at="", content=""))
+    assert response.status_code == 200
+    assert error_descriptions(response.get_data(as_text=True)) == {
+        "objection-received_at": "此项为必填项。", "objection-content": "此项为必填项。"}
+    assert _rows(app) == before
+
+
+def test_an_answer_is_refused_in_the_row_of_its_objection(app, client, login_as, scoring):
+    login_as("bureau")
+    selection_id = _full_flow_until_publicised(app, client, scoring)
+    url = f"/scoring/programmes/{scoring.programme}/selection/objections"
+    for content in ("议事厅面积不足", "协商记录不全"):
+        client.post(url, data={"application_id": 0, "received_at": china_today().isoformat(), "content": content})
+    with app.app_context():
+        first, second = (o.id for o in db.session.get(Selection, selection_id).objections)
+    before = _rows(app)
+    for response_text, message in [("", "此项为必填项。"), ("复" * 5001, "不能超过 5000 个字符。")]:
+        response = client.post(f"/scoring/objections/{second}/answer", data={"response": response_text})
+        assert response.status_code == 200
+        page = response.get_data(as_text=True)
+        assert error_descriptions(page) == {"answer-response": message}
+        assert _control(page, "answer-response").endswith(f">\r\n{response_text}") or _control(
+            page, "answer-response").endswith(f">{response_text}")
+        form = page[page.rindex("<form", 0, page.index('id="answer-response"')):]
+        assert form.startswith(f'<form method="post" action="/scoring/objections/{second}/answer"')
+        assert f"/scoring/objections/{first}/answer" in page  # the other objection's form, fresh
+    assert _rows(app) == before
+
+
+# --- bounded queries ----------------------------------------------------------------------------------------
+
+
+def test_a_refused_form_costs_its_page_a_few_queries_more(app, client, login_as, scoring, count_queries):
+    """A page shown again with a refused form runs the queries of its plain view and a few of the step's own, none
+    per row."""
+    _score(app, scoring, {(a, 0): (35, 20, 25, 0) for a in range(3)})
+    login_as("bureau")
+    programme = f"/scoring/programmes/{scoring.programme}"
+
+    def count(method, url, **kwargs) -> int:
+        with count_queries() as counter:
+            response = getattr(client, method)(url, **kwargs)
+        assert response.status_code == 200, url
+        return counter.count
+
+    for page, step, data in [("", "/assign", {}), ("/ranking", "/ties", {"priority": ""}),
+                             ("/selection", "/selection/swap", {"reason": ""})]:
+        if page == "/selection":
+            assert client.post(programme + "/selection/propose").status_code == 302
+        plain = count("get", programme + page)  # first: the ranking's memo is then filled for both
+        assert count("post", programme + step, data=data) <= plain + 4, step

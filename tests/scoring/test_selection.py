@@ -22,6 +22,7 @@ from app.scoring import selection as selecting
 from app.scoring.aggregate import display
 from app.scoring.models import Assignment, Selection, SelectionStatus
 from app.scoring.ranking import programme_ranking
+from tests.accessibility import error_descriptions
 from tests.conftest import login
 
 
@@ -100,8 +101,9 @@ def test_vetoed_application_is_excluded_and_cannot_be_listed(app, client, login_
     login_as("bureau")
     client.post(f"/scoring/programmes/{scoring.programme}/selection/propose")
     response = client.post(f"/scoring/programmes/{scoring.programme}/selection/add", data={
-        "in_id": scoring.applications[0], "reason": "试试"}, follow_redirects=True)
-    assert "一票否决" in response.get_data(as_text=True)
+        "in_id": scoring.applications[0], "reason": "试试"})
+    assert response.status_code == 200  # shown again, the message at the application chosen
+    assert error_descriptions(response.get_data(as_text=True)) == {"add-in_id": "被一票否决的申报不能列入名单。"}
 
 
 def _full_flow_until_publicised(app, client, scoring):
@@ -111,9 +113,10 @@ def _full_flow_until_publicised(app, client, scoring):
         selection = db.session.scalar(sa.select(Selection).where(Selection.programme_id == scoring.programme))
         assert [e.application_id for e in selection.entries] == scoring.applications[:2]
     # Swap T-2 for T-3, with a reason; the quota stays 2.
-    assert "此项为必填项" in client.post(f"/scoring/programmes/{scoring.programme}/selection/swap", data={
-        "out_id": scoring.applications[1], "in_id": scoring.applications[2], "reason": ""},
-        follow_redirects=True).get_data(as_text=True)
+    refused = client.post(f"/scoring/programmes/{scoring.programme}/selection/swap", data={
+        "out_id": scoring.applications[1], "in_id": scoring.applications[2], "reason": ""})
+    assert refused.status_code == 200
+    assert error_descriptions(refused.get_data(as_text=True)) == {"swap-reason": "此项为必填项。"}
     client.post(f"/scoring/programmes/{scoring.programme}/selection/swap", data={
         "out_id": scoring.applications[1], "in_id": scoring.applications[2], "reason": "T-2 所在镇已有入选"})
     client.post(f"/scoring/programmes/{scoring.programme}/selection/tier", data={
@@ -149,8 +152,9 @@ def test_notice_objections_and_finalisation_create_the_sites(app, client, login_
     today = china_today()
     late = client.post(f"/scoring/programmes/{scoring.programme}/selection/objections", data={
         "application_id": scoring.applications[2], "received_at": (today - timedelta(days=30)).isoformat(),
-        "content": "太早"}, follow_redirects=True)
-    assert "公示期" in late.get_data(as_text=True)
+        "content": "太早"})
+    assert late.status_code == 200
+    assert "公示期" in error_descriptions(late.get_data(as_text=True))["objection-received_at"]
     client.post(f"/scoring/programmes/{scoring.programme}/selection/objections", data={
         "application_id": scoring.applications[2], "received_at": today.isoformat(), "raised_by": "居民",
         "content": "议事厅面积不足"})
