@@ -45,6 +45,21 @@ class BaseForm(FlaskForm):
                 options = {**options, "id": form.id_prefix + options["prefix"] + options["name"]}
             return _bind_stripped(form, unbound_field, options)
 
+    def refuse(self, message: str, field: str | None = None) -> None:
+        """Shows an operation's refusal with the form as it was posted: at ``field`` when the form has it, else
+        above the form's fields (``form_errors``, drawn by the ``form_errors`` macro)."""
+        if field is not None and field in self:
+            self[field].errors = [*self[field].errors, message]
+        else:
+            self.form_errors.append(message)
+
+    def focus_first_error(self) -> None:
+        """Focuses the first field in error (else the first field), so that on a page of several forms the browser
+        brings the user to the one refused. No error can sit on the hidden CSRF token: CSRFProtect refuses a bad one
+        (400) before any view runs."""
+        focus = next((field for field in self if field.errors), next(iter(self)))
+        focus.render_kw = {**(focus.render_kw or {}), "autofocus": True}
+
 
 def required():
     # DataRequired looks at the value after the strip filter, so "   " counts as empty.
