@@ -42,6 +42,8 @@ class DisbursementForm(BaseForm):
 
 
 class ReversalForm(BaseForm):
+    # Only a refused reversal is drawn with ids (the fresh ones repeat on every line): these, beside the entry forms.
+    id_prefix = "reversal-"
     entry_date = DateField(_l("冲销日期"), validators=[entered()])
     reason = StringField(_l("冲销原因"), validators=[required(), max_length(200)])
     submit = SubmitField(lazy_pgettext("button", "冲销"))

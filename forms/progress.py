@@ -25,6 +25,7 @@ class MilestoneForm(BaseForm):
 
 
 class ReviewForm(BaseForm):
+    id_prefix = "review-"  # the item's page may show it beside the item's own form
     comment = TextAreaField(_l("审核意见"), validators=[Optional(), max_length(2000)])
     submit = SubmitField(_l("确定"))
 
@@ -51,6 +52,7 @@ class NoticeForm(BaseForm):
 
 
 class SpotCheckForm(BaseForm):
+    id_prefix = "spot-"  # the site page shows it beside the spot checks' closing forms
     checked_on = DateField(_l("抽查日期"), validators=[entered()])
     inspectors = StringField(_l("抽查人员"), validators=[required(), max_length(120)])
     findings = TextAreaField(_l("发现的问题"), validators=[required(), max_length(TEXT)])
@@ -60,5 +62,7 @@ class SpotCheckForm(BaseForm):
 
 
 class CloseForm(BaseForm):
-    note = TextAreaField(_l("整改情况"), validators=[required(), max_length(TEXT)])
+    # Only a refused closing is drawn with ids (the fresh ones repeat on every open spot check).
+    id_prefix = "close-"
+    note = StringField(_l("整改情况"), validators=[required(), max_length(TEXT)])  # one line, in the check's row
     submit = SubmitField(_l("关闭"))

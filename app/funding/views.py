@@ -73,12 +73,6 @@ def _site(site_id: int) -> Site:
     return site
 
 
-def _flash_errors(form) -> None:
-    for errors in form.errors.values():
-        for error in errors:
-            flash(str(error), "danger")
-
-
 def _sources(local_only: bool = False) -> list[FundingSource]:
     query = sa.select(FundingSource).order_by(FundingSource.sort_order, FundingSource.id)
     if local_only:
@@ -199,9 +193,10 @@ def reconciliation_export(programme_id: int):
 # --- one site --------------------------------------------------------------------------------------
 
 
-def _site_context(site: Site, posted: BaseForm | None = None) -> dict:
-    """What the site page shows; ``posted``, an allocation, disbursement or spending form that was refused, is shown
-    as it was sent (values and errors) in place of its fresh form."""
+def _site_context(site: Site, posted: BaseForm | None = None, reversing: tuple[str, int] | None = None) -> dict:
+    """What the site page shows; ``posted``, a form that was refused, is shown as it was sent (values and errors) in
+    place of its fresh form: a reversal form at the line ``reversing`` names (its endpoint and line id), the other
+    lines keeping their fresh ones."""
     lines = {
         "allocations": db.session.scalars(sa.select(Allocation).where(Allocation.site_id == site.id)
                                           .order_by(Allocation.entry_date, Allocation.id)).all(),
@@ -229,7 +224,7 @@ def _site_context(site: Site, posted: BaseForm | None = None) -> dict:
     disbursement_form.source_id.choices = options([(0, _("（请选择）"))] + [(s.id, s.name) for s in all_sources])
     spending_form = posted if isinstance(posted, SpendingForm) else SpendingForm(formdata=None, entry_date=today)
     spending_form.source_id.choices = options([(0, _("（请选择）"))] + [(s.id, s.name) for s in all_sources])
-    release_form = ReleaseForm(formdata=None)
+    release_form = posted if isinstance(posted, ReleaseForm) else ReleaseForm(formdata=None)
     release_form.tranche_id.choices = options([(t.id, t.name) for t in tranches
                                                if t.condition and t.id not in released])
     return dict(
@@ -237,6 +232,7 @@ def _site_context(site: Site, posted: BaseForm | None = None) -> dict:
         tranches=tranches, released=released, reversed_ids=reversed_ids, reversed_spending=reversed_spending,
         finance=finance, spender=spender, allocation_form=allocation_form, disbursement_form=disbursement_form,
         spending_form=spending_form, reversal_form=ReversalForm(formdata=None, entry_date=today),
+        refused_reversal=posted if isinstance(posted, ReversalForm) else None, reversing=reversing,
         release_form=release_form, import_form=SpendingImportForm(formdata=None),
         can_release=has_permission(current_user, Permission.FUNDING_RELEASE), **lines,
     )
@@ -252,26 +248,27 @@ def _back(site: Site, anchor: str = ""):
     return redirect(url_for("funding.site", site_id=site.id) + (f"#{anchor}" if anchor else ""))
 
 
-def _refused(site: Site, form: BaseForm, error: FundingError | None = None):
+def _refused(site: Site, form: BaseForm, error: FundingError | None = None, reversing: tuple[str, int] | None = None):
     """The site page again with ``form`` as it was posted, so nothing typed is lost: each message at its field (a
     refusal by the rules at the field it names, else above the form's fields), and the first field in error (else
     the first field) focused, its <details> open, so that the browser brings the user there. 200, as the programme
-    forms answer."""
+    forms answer. ``reversing``: the reversal form's line (see _site_context)."""
     if error is not None:
         form.refuse(str(error), error.field)
     form.focus_first_error()
-    return render_template("funding/site.html", **_site_context(site, posted=form))
+    return render_template("funding/site.html", **_site_context(site, posted=form, reversing=reversing))
 
 
-def _run(site: Site, anchor: str, action, posted: BaseForm | None = None):
+def _run(site: Site, anchor: str, action, posted: BaseForm | None = None, reversing: tuple[str, int] | None = None):
     """Runs ``action`` and commits, or rolls back on a refusal: shown again with the ``posted`` form if there is one,
-    else flashed."""
+    else flashed. A reversal's refusal that names none of its fields (the line is already reversed) is flashed too:
+    its form sits in the line, which may no longer offer one."""
     try:
         message = action()
     except FundingError as error:
         db.session.rollback()
-        if posted is not None:
-            return _refused(site, posted, error)
+        if posted is not None and (reversing is None or error.field in posted):
+            return _refused(site, posted, error, reversing)
         flash(str(error), "danger")
     else:
         db.session.commit()
@@ -326,15 +323,15 @@ def reverse_disbursement(line_id: int):
     line = db.get_or_404(Disbursement, line_id)
     site = _site(line.site_id)
     form = ReversalForm()
+    reversing = ("funding.reverse_disbursement", line.id)
     if not form.validate_on_submit():
-        _flash_errors(form)
-        return _back(site, "disbursements")
+        return _refused(site, form, reversing=reversing)
 
     def action():
         operations.reverse_disbursement(line, entry_date=form.entry_date.data, reason=form.reason.data,
                                         user=current_user)
         return _("已录入冲销分录。")
-    return _run(site, "disbursements", action)
+    return _run(site, "disbursements", action, posted=form, reversing=reversing)
 
 
 @bp.route("/sites/<int:site_id>/spending", methods=["POST"])
@@ -368,14 +365,14 @@ def reverse_spending(line_id: int):
     site = _site(line.site_id)
     authorize(can_spend_for(current_user, site))
     form = ReversalForm()
+    reversing = ("funding.reverse_spending", line.id)
     if not form.validate_on_submit():
-        _flash_errors(form)
-        return _back(site, "spending")
+        return _refused(site, form, reversing=reversing)
 
     def action():
         operations.reverse_spending(line, entry_date=form.entry_date.data, reason=form.reason.data, user=current_user)
         return _("已录入冲销分录。")
-    return _run(site, "spending", action)
+    return _run(site, "spending", action, posted=form, reversing=reversing)
 
 
 @bp.route("/spending/<int:line_id>/receipt")
@@ -455,16 +452,18 @@ def release(site_id: int):
     form.tranche_id.choices = options([(t.id, t.name) for t in db.session.scalars(
         sa.select(Tranche).where(Tranche.programme_id == site.programme_id))])
     if not form.validate_on_submit():
-        _flash_errors(form)
-        return _back(site, "tranches")
+        return _refused(site, form)
 
     def action():
         tranche = db.session.get(Tranche, form.tranche_id.data or 0)
         if tranche is None:
-            raise FundingError(_("请选择批次。"))
-        operations.release_tranche(site, tranche, form.note.data, current_user)
+            raise FundingError(_("请选择批次。"), field="tranche_id")
+        try:
+            operations.release_tranche(site, tranche, form.note.data, current_user)
+        except FundingError as error:  # each refusal is about the tranche chosen (released, no condition)
+            raise FundingError(str(error), field=error.field or "tranche_id") from error
         return _("已放行：%(t)s。", t=tranche.name)
-    return _run(site, "tranches", action)
+    return _run(site, "tranches", action, posted=form)
 
 
 @bp.route("/programmes/<int:programme_id>/tranches", methods=["GET", "POST"])
@@ -480,9 +479,9 @@ def tranches(programme_id: int):
                 for r in filled_rows(form.items)]
         try:
             operations.save_tranches(programme, rows)
-        except FundingError as error:
+        except FundingError as error:  # about the rows together (their shares) or the programme (released)
             db.session.rollback()
-            flash(str(error), "danger")
+            form.refuse(str(error), error.field)
         else:
             db.session.commit()
             flash(_("拨付批次已保存。"), "success")
@@ -499,21 +498,21 @@ def batch(programme_id: int):
     form.source_id.choices = options([(0, _("（请选择）"))] + [(s.id, s.name) for s in _sources()])
     source = db.session.get(FundingSource, form.source_id.data or 0) if form.source_id.data else None
     plan = operations.batch_plan(programme, source) if source is not None else []
-    if request.method == "POST" and request.form.get("confirm") == "1" and form.validate_on_submit():
+    # A preview is checked as a payment is, so that each message shows at its field before anything is paid.
+    if form.validate_on_submit() and request.form.get("confirm") == "1":
         try:
             lines = operations.batch_disburse(programme, _source(form.source_id.data), entry_date=form.entry_date.data,
                                               voucher_prefix=form.voucher_prefix.data, note=form.note.data or "",
                                               user=current_user)
         except FundingError as error:
             db.session.rollback()
-            flash(str(error), "danger")
+            # A used voucher number is the prefix's doing; "nothing to pay" names no field and shows above them.
+            form.refuse(str(error), "voucher_prefix" if error.field == "voucher_no" else error.field)
         else:
             db.session.commit()
             flash(_("已批量拨付 %(n)d 笔，合计 %(t)s 元。", n=len(lines),
                     t=yuan_text(sum(line.amount_fen for line in lines))), "success")
             return redirect(url_for("funding.programme", programme_id=programme.id))
-    elif request.method == "POST" and not form.validate():
-        _flash_errors(form)
     return render_template("funding/batch.html", programme=programme, form=form, plan=plan,
                            total=sum(amount for _site, amount in plan))
 

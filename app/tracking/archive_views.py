@@ -89,8 +89,7 @@ def upload(site_id: int):
                                 form.description.data or "", form.file.data, current_user)
     except ArchiveError as error:
         db.session.rollback()
-        field = form._fields.get(error.field or "file")
-        field.errors = [*field.errors, error.message]
+        form.refuse(error.message, error.field or "file")
         return _render_site(db.session.get(Site, site_id), form, 400)
     kind = item.kind
     db.session.commit()

@@ -64,11 +64,8 @@ def _meeting(meeting_id: int) -> RepresentativeMeeting:
 
 
 def _field_error(form, error: LedgerError) -> None:
-    field = getattr(form, _FORM_FIELD.get(error.field or "", error.field or ""), None)
-    if field is None:
-        flash(error.message, "danger")
-    else:
-        field.errors = [*field.errors, error.message]
+    """The refusal at the field it names, else above the form's fields: the page shows the form again either way."""
+    form.refuse(error.message, _FORM_FIELD.get(error.field, error.field))
 
 
 # --- the list ------------------------------------------------------------------------------------------------

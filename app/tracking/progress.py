@@ -41,7 +41,14 @@ TOWNSHIP_KINDS = {MilestoneKind.SUMMARY}
 
 
 class ProgressError(Exception):
-    """A step the rules refuse; the message is for the user."""
+    """A step the rules refuse; the message is for the user. ``field`` names the form field it concerns, when one
+    does, and ``missing`` holds what a refused submission lacks as (field, message) pairs, so that a page can show
+    each at its field."""
+
+    def __init__(self, message: str, field: str | None = None, missing: list[tuple[str, str]] | None = None):
+        super().__init__(message)
+        self.field = field
+        self.missing = missing or []
 
 
 def _uid(user) -> int | None:
@@ -218,16 +225,18 @@ def save_milestone(item: SiteMilestone, values: dict) -> None:
     db.session.flush()
 
 
-def milestone_missing(item: SiteMilestone) -> list[str]:
-    """What a submission needs: some content or a document, and for a charter the vote and approval dates."""
+def milestone_missing(item: SiteMilestone) -> list[tuple[str, str]]:
+    """What a submission needs, as (field, message): some content or a document, and for a charter the vote and
+    approval dates."""
     missing = []
     if not item.content.strip() and not item.documents:
-        missing.append(_("请填写内容或上传材料。"))
+        missing.append(("content", _("请填写内容或上传材料。")))
     if item.milestone.kind == MilestoneKind.CHARTER:
         if item.meeting_date is None or not item.meeting_result.strip():
-            missing.append(_("请填写村(居)民会议表决的日期和结果。"))
+            missing.append(("meeting_date" if item.meeting_date is None else "meeting_result",
+                            _("请填写村(居)民会议表决的日期和结果。")))
         if item.township_approved_on is None:
-            missing.append(_("请填写镇(街道)审批日期。"))
+            missing.append(("township_approved_on", _("请填写镇(街道)审批日期。")))
     return missing
 
 
@@ -237,11 +246,11 @@ def transition_milestone(item: SiteMilestone, new: MilestoneStatus, user, commen
         raise ProgressError(_("不能从“%(a)s”改为“%(b)s”。", a=old.title, b=new.title))
     comment = comment.strip()
     if new == M.RETURNED and not comment:
-        raise ProgressError(_("退回须填写意见。"))
+        raise ProgressError(_("退回须填写意见。"), field="comment")
     if new == M.SUBMITTED:
         missing = milestone_missing(item)
         if missing:
-            raise ProgressError(" ".join(missing))
+            raise ProgressError(" ".join(message for _field, message in missing), missing=missing)
         item.submitted_at = utcnow()
         item.submitted_late = china_today() > item.milestone.due_date
     if new in (M.RETURNED, M.ACCEPTED):
@@ -372,7 +381,7 @@ def submit_report(report: MonthlyReport) -> None:
     if report.status == ReportStatus.SUBMITTED:
         raise ProgressError(_("该月进展已报送。"))
     if not report.work_done.strip():
-        raise ProgressError(_("请填写本月完成的工作。"))
+        raise ProgressError(_("请填写本月完成的工作。"), field="work_done")
     report.status = ReportStatus.SUBMITTED
     report.submitted_at = utcnow()
     db.session.flush()
@@ -796,7 +805,7 @@ def issue_notice(programme: Programme, township_id: int, title: str, content: st
 def record_spot_check(site: Site, *, checked_on: date, inspectors: str, findings: str, follow_up_required: bool,
                       follow_up: str, user) -> SpotCheck:
     if checked_on > china_today():
-        raise ProgressError(_("抽查日期不能晚于今天。"))
+        raise ProgressError(_("抽查日期不能晚于今天。"), field="checked_on")
     check = SpotCheck(site_id=site.id, checked_on=checked_on, inspectors=inspectors.strip(), findings=findings.strip(),
                       follow_up_required=follow_up_required, follow_up=follow_up.strip(), created_by_id=_uid(user))
     db.session.add(check)
@@ -808,7 +817,7 @@ def close_spot_check(check: SpotCheck, note: str) -> None:
     if check.closed_at is not None:
         raise ProgressError(_("该抽查已关闭。"))
     if not note.strip():
-        raise ProgressError(_("请说明整改情况。"))
+        raise ProgressError(_("请说明整改情况。"), field="note")
     check.closed_at = utcnow()
     check.closed_note = note.strip()
     db.session.flush()

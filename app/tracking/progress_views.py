@@ -41,19 +41,13 @@ from app.tracking.models import (
     SpotCheck,
 )
 from app.tracking.progress import ProgressError
-from forms.base import option_tags
+from forms.base import BaseForm, option_tags, options
 from forms.progress import CloseForm, MilestoneForm, NoticeForm, ReportForm, ReviewForm, SpotCheckForm
 
 bp = Blueprint("progress", __name__, url_prefix="/progress")
 # The programme page lists this many townships with missing reports (the most first) and says how many more.
 OVERDUE_ROWS = 20
 PHOTO_KINDS = frozenset({"png", "jpeg"})
-
-
-def _flash_errors(form) -> None:
-    for errors in form.errors.values():
-        for error in errors:
-            flash(str(error), "danger")
 
 
 def _site(site_id: int) -> Site:
@@ -167,8 +161,13 @@ def _township_options(townships: tuple[tuple[int, str], ...]) -> Markup:
 @bp.route("/programmes/<int:programme_id>")
 @requires(Permission.TRACKING_VIEW)
 def programme(programme_id: int):
+    return _programme_page(programme_id)
+
+
+def _programme_page(programme_id: int, notice_form: NoticeForm | None = None):
     """The milestones and the monthly grid of one page of sites; the missing reports by township and the 通报 over
-    every site. A fixed number of queries whatever the number of sites, reading the columns shown, not entities."""
+    every site. A fixed number of queries whatever the number of sites, reading the columns shown, not entities.
+    ``notice_form``: a 通报 that was refused, shown as it was posted with its messages at its fields."""
     mark = changes_mark()  # read before what is remembered under it
     programme = progress.programme_outline(programme_id, mark)
     if programme is None:
@@ -190,7 +189,11 @@ def programme(programme_id: int):
     names = _names(sites)
     titles = {status.value: status.title for status in MilestoneStatus}
     milestones = [m for m in programme.milestones if m.kind in progress.SITE_KINDS]
-    notice_form = NoticeForm()
+    if notice_form is None:
+        notice_form = NoticeForm(formdata=None)
+    else:  # drawn by WTForms, as posted; a fresh form's options are written once per list (_township_options)
+        notice_form.township_id.choices = options(summary.with_sites)
+        notice_form.focus_first_error()  # at the foot of a long page: the browser brings the user there
     return render_template(
         "progress/programme.html", programme=programme, milestones=milestones, page=page,
         milestone_rows=_milestone_rows(
@@ -213,12 +216,12 @@ def programme(programme_id: int):
 def issue_notice(programme_id: int):
     programme = db.get_or_404(Programme, programme_id)
     form = NoticeForm()
+    valid = form.validate_on_submit()
     township = db.session.get(Township, form.township_id.data or 0)
-    if not form.validate_on_submit() or township is None:
-        _flash_errors(form)
-        if township is None:
-            flash(_("请选择镇(街道)。"), "danger")
-        return redirect(url_for("progress.programme", programme_id=programme.id) + "#notices")
+    if township is None and not form.township_id.errors:
+        form.refuse(_("请选择镇(街道)。"), "township_id")
+    if not valid or township is None:
+        return _programme_page(programme.id, notice_form=form)
     progress.issue_notice(programme, township.id, form.title.data, form.content.data, current_user)
     db.session.commit()
     flash(_("已向%(t)s发出通报。", t=township.name), "success")
@@ -231,7 +234,15 @@ def issue_notice(programme_id: int):
 @bp.route("/sites/<int:site_id>")
 @requires(Permission.TRACKING_VIEW)
 def site(site_id: int):
-    site = _site(site_id)
+    return _site_page(_site(site_id))
+
+
+def _site_page(site: Site, posted: SpotCheckForm | CloseForm | None = None, closing: int | None = None):
+    """A site's milestones, months and spot checks. ``posted``, a spot check that was refused or the refused closing
+    of the spot check ``closing``, is shown as it was posted (values and messages), its first field in error
+    focused; the other forms are fresh."""
+    if posted is not None:
+        posted.focus_first_error()
     if progress.ensure_site_milestones(site.programme):
         commit_quietly(db.session)
     items = db.session.scalars(
@@ -248,50 +259,78 @@ def site(site_id: int):
         "progress/site.html", site=site, items=items, cells=cells, checks=checks,
         timeliness=progress.timeliness, can_submit=can_submit_for(current_user, site),
         can_review=has_permission(current_user, Permission.TRACKING_REVIEW),
-        spot_form=SpotCheckForm(formdata=None, checked_on=today), close_form=CloseForm(formdata=None),
+        spot_form=posted if isinstance(posted, SpotCheckForm) else SpotCheckForm(formdata=None, checked_on=today),
+        close_form=CloseForm(formdata=None), refused_close=posted if isinstance(posted, CloseForm) else None,
+        closing=closing,
     )
+
+
+def _show_refusal(form: BaseForm, error: ProgressError) -> None:
+    """A refusal by the rules at the fields it names, with the form as posted; one about the state of things (already
+    submitted, a step the table refuses) names none and is flashed."""
+    if error.missing:
+        for field, message in error.missing:
+            form.refuse(message, field)
+    elif error.field is not None:
+        form.refuse(str(error), error.field)
+    else:
+        flash(str(error), "danger")
+
+
+def _milestone_page(item: SiteMilestone, form: MilestoneForm | None = None, review_form: ReviewForm | None = None):
+    """The item's page; ``form`` or ``review_form``, refused, is shown as it was posted (values and messages)."""
+    if form is None:
+        form = MilestoneForm(formdata=None, obj=item)
+        form.version.data = str(item.version)
+    if review_form is None:
+        review_form = ReviewForm(formdata=None)
+    else:
+        review_form.focus_first_error()  # below the item's materials: the browser brings the reviewer there
+    return render_template("progress/milestone.html", item=item, form=form,
+                           may_edit=_may_submit(item) and progress.editable(item), review_form=review_form,
+                           timeliness=progress.timeliness,
+                           can_review=has_permission(current_user, Permission.TRACKING_REVIEW))
 
 
 @bp.route("/milestones/<int:item_id>", methods=["GET", "POST"])
 @requires(Permission.TRACKING_VIEW)
 def milestone(item_id: int):
     item = _milestone(item_id)
-    may_edit = _may_submit(item) and progress.editable(item)
-    form = MilestoneForm(obj=item) if request.method == "GET" else MilestoneForm()
     if request.method == "GET":
-        form.version.data = str(item.version)
-    if request.method == "POST":
-        authorize(may_edit)
-        if form.validate_on_submit():
-            try:
-                if form.version.data and form.version.data != str(item.version):
-                    raise StaleDataError()
-                progress.save_milestone(item, {
-                    "content": form.content.data or "", "meeting_date": form.meeting_date.data,
-                    "meeting_result": form.meeting_result.data or "",
-                    "township_approved_on": form.township_approved_on.data, "filed_on": form.filed_on.data,
-                    "system_entered_on": form.system_entered_on.data,
-                })
-                if form.document.data and getattr(form.document.data, "filename", ""):
-                    stored = save_upload(form.document.data, uploaded_by=current_user)
-                    db.session.add(MilestoneDocument(site_milestone=item, file=stored,
-                                                     description=form.document_description.data or ""))
-                    db.session.flush()
-                if form.submit_item.data:
-                    progress.transition_milestone(item, MilestoneStatus.SUBMITTED, current_user)
-            except (ProgressError, UploadRejected) as error:
-                db.session.rollback()
-                flash(str(error), "danger")
-            except StaleDataError:
-                db.session.rollback()
-                flash(_("该材料已被他人修改，请刷新后再填写。"), "danger")
-            else:
-                db.session.commit()
-                flash(_("已提交。") if form.submit_item.data else _("已保存。"), "success")
-                return redirect(url_for("progress.milestone", item_id=item.id))
-    return render_template("progress/milestone.html", item=item, form=form, may_edit=may_edit,
-                           review_form=ReviewForm(formdata=None), timeliness=progress.timeliness,
-                           can_review=has_permission(current_user, Permission.TRACKING_REVIEW))
+        return _milestone_page(item)
+    authorize(_may_submit(item) and progress.editable(item))
+    form = MilestoneForm()
+    if form.validate_on_submit():
+        try:
+            if form.version.data and form.version.data != str(item.version):
+                raise StaleDataError()
+            progress.save_milestone(item, {
+                "content": form.content.data or "", "meeting_date": form.meeting_date.data,
+                "meeting_result": form.meeting_result.data or "",
+                "township_approved_on": form.township_approved_on.data, "filed_on": form.filed_on.data,
+                "system_entered_on": form.system_entered_on.data,
+            })
+            if form.document.data and getattr(form.document.data, "filename", ""):
+                stored = save_upload(form.document.data, uploaded_by=current_user)
+                db.session.add(MilestoneDocument(site_milestone=item, file=stored,
+                                                 description=form.document_description.data or ""))
+                db.session.flush()
+            if form.submit_item.data:
+                progress.transition_milestone(item, MilestoneStatus.SUBMITTED, current_user)
+        except ProgressError as error:
+            db.session.rollback()
+            _show_refusal(form, error)
+        except UploadRejected as error:
+            db.session.rollback()
+            form.refuse(str(error), "document")
+        except StaleDataError:
+            db.session.rollback()
+            flash(_("该材料已被他人修改，请刷新后再填写。"), "danger")
+        else:
+            db.session.commit()
+            flash(_("已提交。") if form.submit_item.data else _("已保存。"), "success")
+            return redirect(url_for("progress.milestone", item_id=item.id))
+    return _milestone_page(item, form)
 
 
 @bp.route("/milestones/<int:item_id>/<any(accept, return):decision>", methods=["POST"])
@@ -300,13 +339,16 @@ def review_milestone(item_id: int, decision: str):
     item = _milestone(item_id)
     form = ReviewForm()
     new = MilestoneStatus.ACCEPTED if decision == "accept" else MilestoneStatus.RETURNED
+    if not form.validate_on_submit():
+        return _milestone_page(item, review_form=form)
     try:
-        if not form.validate_on_submit():
-            raise ProgressError(_("请求有误。"))
         progress.transition_milestone(item, new, current_user, form.comment.data or "")
     except ProgressError as error:
         db.session.rollback()
-        flash(str(error), "danger")
+        if error.field in form:  # a return without a comment
+            form.refuse(str(error), error.field)
+            return _milestone_page(item, review_form=form)
+        flash(str(error), "danger")  # the item is no longer waiting for review
     else:
         db.session.commit()
         if item.site is not None:
@@ -368,9 +410,12 @@ def report(site_id: int, month: str):
                     db.session.flush()
                 if form.submit_report.data:
                     progress.submit_report(saved)
-            except (ProgressError, UploadRejected) as error:
+            except ProgressError as error:
                 db.session.rollback()
-                flash(str(error), "danger")
+                _show_refusal(form, error)
+            except UploadRejected as error:
+                db.session.rollback()
+                form.refuse(str(error), "photo")
             except StaleDataError:
                 db.session.rollback()
                 flash(_("该月进展已被他人修改，请刷新后再填写。"), "danger")
@@ -401,18 +446,17 @@ def spot_check(site_id: int):
     site = _site(site_id)
     form = SpotCheckForm()
     if not form.validate_on_submit():
-        _flash_errors(form)
-        return redirect(url_for("progress.site", site_id=site.id) + "#spot-checks")
+        return _site_page(site, form)
     try:
         progress.record_spot_check(site, checked_on=form.checked_on.data, inspectors=form.inspectors.data,
                                    findings=form.findings.data, follow_up_required=form.follow_up_required.data,
                                    follow_up=form.follow_up.data or "", user=current_user)
-    except ProgressError as error:
+    except ProgressError as error:  # a date after today
         db.session.rollback()
-        flash(str(error), "danger")
-    else:
-        db.session.commit()
-        flash(_("抽查已记录。"), "success")
+        form.refuse(str(error), error.field)
+        return _site_page(site, form)
+    db.session.commit()
+    flash(_("抽查已记录。"), "success")
     return redirect(url_for("progress.site", site_id=site.id) + "#spot-checks")
 
 
@@ -420,16 +464,19 @@ def spot_check(site_id: int):
 @requires(Permission.TRACKING_REVIEW)
 def close_spot_check(check_id: int):
     check = db.get_or_404(SpotCheck, check_id)
-    _site(check.site_id)
+    site = _site(check.site_id)
     form = CloseForm()
+    if not form.validate_on_submit():
+        return _site_page(site, form, closing=check_id)
     try:
-        if not form.validate_on_submit():
-            raise ProgressError(_("请说明整改情况。"))
         progress.close_spot_check(check, form.note.data)
     except ProgressError as error:
         db.session.rollback()
-        flash(str(error), "danger")
+        if error.field in form:  # no note on what was done
+            form.refuse(str(error), error.field)
+            return _site_page(site, form, closing=check_id)
+        flash(str(error), "danger")  # closed already
     else:
         db.session.commit()
         flash(_("抽查已关闭。"), "success")
-    return redirect(url_for("progress.site", site_id=check.site_id) + "#spot-checks")
+    return redirect(url_for("progress.site", site_id=site.id) + "#spot-checks")

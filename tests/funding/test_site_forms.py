@@ -1,21 +1,24 @@
-"""The entry forms of the site page: each label names its own form's control, and a refused entry (bad input or a
-rule) shows the page again with what was typed and the message at the field it concerns, saving nothing."""
+"""The forms of the site page: each label names its own form's control, and a refused entry, reversal or release (bad
+input or a rule) shows the page again with what was typed and the message at the field it concerns, saving nothing."""
 
 from __future__ import annotations
 
 import io
 from collections import Counter
+from datetime import timedelta
 from html.parser import HTMLParser
 
 import pytest
 import sqlalchemy as sa
 
+from app.audit.models import AuditLog
 from app.database import china_today
 from app.extensions import db
 from app.funding import operations
-from app.funding.models import Allocation, Disbursement, Site, SpendingLine, Tranche
+from app.funding.models import Allocation, Disbursement, Site, SpendingLine, Tranche, TrancheRelease
 from app.funding.operations import FundingError
 from app.programmes.models import FundingSource
+from tests.accessibility import error_descriptions
 from tests.files.test_storage import make_pdf
 
 TODAY = china_today().isoformat()
@@ -240,3 +243,100 @@ def test_a_refusal_that_names_no_field_is_shown_above_its_form(app, client, logi
     page = Page(response.get_data(as_text=True))
     assert page.alerts == {url: ["规则不允许。"]} and page.controls["disbursement-voucher_no"]["value"] == "N-1"
     assert url in page.open_forms
+
+
+# --- the reversal and release forms ------------------------------------------------------------------------
+
+
+def _audit_rows(app) -> int:
+    return _count(app, AuditLog)
+
+
+@pytest.mark.parametrize(("role", "model", "kind"), [("finance", Disbursement, "disbursements"),
+                                                     ("township", SpendingLine, "spending")])
+def test_a_refused_reversal_is_shown_at_its_own_line_with_what_was_typed(app, client, login_as, funded, role, model,
+                                                                          kind):
+    _with_every_form(app, funded)
+    with app.app_context():
+        site = db.session.get(Site, funded.sites[0])
+        city = db.session.get(FundingSource, funded.city)
+        other = (operations.disburse(site, city, 200, entry_date=china_today(), voucher_no="L-2") if kind ==
+                 "disbursements" else operations.add_spending(site, city, entry_date=china_today(), item="茶水",
+                                                              category="其他", amount_fen=200, payee=""))
+        db.session.commit()
+        other_id = other.id
+        line_id = db.session.scalar(sa.select(model.id).where(model.id != other_id))
+    login_as(role)
+    url = f"/funding/{kind}/{line_id}/reverse"
+    rows, audits = _count(app, model), _audit_rows(app)
+    response = client.post(url, data={"entry_date": TODAY, "reason": "   "})
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert error_descriptions(html) == {"reversal-reason": "此项为必填项。"}
+    assert html.count("此项为必填项。") == 1, "at its field only, not flashed as well"
+    page = Page(html)
+    date_control = page.controls["reversal-entry_date"]
+    assert date_control["_form"] == url and date_control["value"] == TODAY
+    assert "autofocus" in page.controls["reversal-reason"]
+    # The other line's form is fresh and, as on every line, carries no ids.
+    assert f'action="/funding/{kind}/{other_id}/reverse"' in html
+    assert not [ident for ident, count in Counter(page.ids).items() if count > 1]
+    assert (_count(app, model), _audit_rows(app)) == (rows, audits)
+
+
+def test_a_reversal_dated_in_a_signed_off_period_is_told_at_the_date(app, client, login_as, funded, count_queries):
+    _with_every_form(app, funded)
+    last_month = china_today().replace(day=1) - timedelta(days=1)
+    with app.app_context():
+        operations.sign_off(f"{last_month:%Y-%m}", "", None)
+        db.session.commit()
+        line_id = db.session.scalar(sa.select(Disbursement.id))
+    login_as("finance")
+    url = f"/funding/disbursements/{line_id}/reverse"
+    client.get(f"/funding/sites/{funded.sites[0]}")
+    with count_queries() as viewed:
+        client.get(f"/funding/sites/{funded.sites[0]}")
+    rows, audits = _count(app, Disbursement), _audit_rows(app)
+    with count_queries() as refused:
+        response = client.post(url, data={"entry_date": last_month.isoformat(), "reason": "金额误录"})
+    assert response.status_code == 200
+    # The page as viewed and the reversal's own reads (the line, the period, what the rollback expired): a fixed
+    # number, whatever the number of lines.
+    assert refused.count <= viewed.count + 6, refused.statements
+    page = Page(response.get_data(as_text=True))
+    described = error_descriptions(response.get_data(as_text=True))
+    assert list(described) == ["reversal-entry_date"] and "已结账" in described["reversal-entry_date"]
+    assert page.controls["reversal-reason"]["value"] == "金额误录" and not page.alerts
+    assert (_count(app, Disbursement), _audit_rows(app)) == (rows, audits)
+    # A line reversed already: the refusal concerns no field, and its line offers no form any more.
+    client.post(url, data={"entry_date": TODAY, "reason": "金额误录"})
+    again = client.post(url, data={"entry_date": TODAY, "reason": "再来"}, follow_redirects=True)
+    assert "该笔拨付已冲销" in again.get_data(as_text=True) and _count(app, Disbursement) == rows + 1
+
+
+def test_a_refused_release_keeps_the_tranche_chosen_and_is_told_at_its_field(app, client, login_as, funded):
+    _with_every_form(app, funded)
+    with app.app_context():
+        tranche_id = db.session.scalar(sa.select(Tranche.id).where(Tranche.condition != ""))
+    login_as("finance")
+    url = f"/funding/sites/{funded.sites[0]}/release"
+    rows, audits = _count(app, TrancheRelease), _audit_rows(app)
+    response = client.post(url, data={"tranche_id": tranche_id, "note": " "})
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert error_descriptions(html) == {"release-note": "此项为必填项。"}
+    assert html.count("此项为必填项。") == 1
+    page = Page(html)
+    assert page.selected["release-tranche_id"] == str(tranche_id) and "autofocus" in page.controls["release-note"]
+    assert (_count(app, TrancheRelease), _audit_rows(app)) == (rows, audits)
+    # Released meanwhile (another tab): told at the tranche, the note typed kept.
+    with app.app_context():
+        operations.release_tranche(db.session.get(Site, funded.sites[0]), db.session.get(Tranche, tranche_id), "已通过",
+                                   None)
+        db.session.commit()
+    response = client.post(url, data={"tranche_id": tranche_id, "note": "中期自评已通过"})
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert error_descriptions(html) == {"release-tranche_id": "该批次已放行。"}
+    assert Page(html).controls["release-note"]["value"] == "中期自评已通过"
+    assert _count(app, TrancheRelease) == rows + 1

@@ -297,6 +297,26 @@ def test_a_record_in_the_future_is_refused_at_the_field(app, client, login_as, p
     assert _count(app, ConsultationRecord) == 0
 
 
+@pytest.mark.parametrize("kind", ["records", "meetings"])
+def test_a_refusal_naming_no_field_is_shown_above_the_form_with_what_was_typed(app, client, login_as, places,
+                                                                             monkeypatch, kind):
+    def refuse(*args, **kwargs):
+        raise LedgerError("规则不允许。")
+
+    monkeypatch.setattr(ledger, "create_record" if kind == "records" else "create_meeting", refuse)
+    login_as("community")
+    data = _record_form(app) if kind == "records" else _meeting_form()
+    response = client.post(f"/ledger/communities/{places.anhai_community}/{kind}/new", data=data,
+                           content_type="multipart/form-data")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    form_id = "record-form" if kind == "records" else "meeting-form"
+    start = page.index(f'id="{form_id}"')
+    assert page.count("规则不允许。") == 1 and start < page.index("规则不允许。") < page.index("</form>", start)
+    assert f'value="{data["topic"]}"' in page
+    assert _count(app, ConsultationRecord) == 0 and _count(app, RepresentativeMeeting) == 0
+
+
 def test_a_five_not_to_consult_match_is_saved_with_a_warning(app, client, login_as, places):
     _matter, must_not, _must = _catalogue(app)
     login_as("township")
