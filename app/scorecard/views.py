@@ -88,8 +88,8 @@ def _form_for(card: compute.Scorecard) -> DecisionForm:
     return form
 
 
-def _page(card: compute.Scorecard, form: DecisionForm, status: int = 200):
-    return render_template("scorecard/township.html", card=card, form=form, **_common()), status
+def _page(card: compute.Scorecard, form: DecisionForm):
+    return render_template("scorecard/township.html", card=card, form=form, **_common())
 
 
 @bp.route("/<int:township_id>/<int:year>")
@@ -105,7 +105,7 @@ def decide(township_id: int, year: int):
     card = compute.scorecard(_target(township_id, year), year)
     form = DecisionForm()
     if not form.validate_on_submit():
-        return _page(card, form, 400)
+        return _page(card, form)
     action = form.action.data
     try:
         if action not in ("accept", "override"):
@@ -117,10 +117,9 @@ def decide(township_id: int, year: int):
                                            reason=form.reason.data or "", user=current_user)
     except DecisionError as error:
         db.session.rollback()
-        field = form._fields.get(error.field or "action")
-        field.errors = [*field.errors, error.message]
+        form.refuse(error.message, error.field or "action")
         form.suggestion.data = str(card.suggestion)
-        return _page(card, form, 400)
+        return _page(card, form)
     decided = decision.decided_change
     db.session.commit()
     flash(_("已记录%(t)s %(y)d 年度的名额调整决定：%(c)s。", t=card.township.name, y=year, c=change_text(decided)),

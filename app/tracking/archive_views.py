@@ -54,7 +54,7 @@ def _back(site: Site, kind: ArchiveKind | None = None):
     return redirect(url_for("archive.site", site_id=site.id) + (f"#kind-{kind.value}" if kind else ""))
 
 
-def _render_site(site: Site, form: ArchiveItemForm | None = None, status: int = 200):
+def _render_site(site: Site, form: ArchiveItemForm | None = None):
     counts = archive.completeness(site)
     items = archive.items_of(site)
     uploader = can_upload_archive(current_user, site)
@@ -67,7 +67,7 @@ def _render_site(site: Site, form: ArchiveItemForm | None = None, status: int = 
         grouped=archive.by_kind(items), percent=archive.percent_complete(dict(counts)), uploader=uploader,
         form=form, delete_form=DeleteItemForm(formdata=None), kinds=archive.KINDS,
         date_help=_("年-月-日，在 %(start)s 至今天之间", start=archive.programme_start(site).isoformat()),
-    ), status
+    )
 
 
 @bp.route("/sites/<int:site_id>")
@@ -83,14 +83,14 @@ def upload(site_id: int):
     authorize(can_upload_archive(current_user, site))
     form = ArchiveItemForm()
     if not form.validate_on_submit():
-        return _render_site(site, form, 400)
+        return _render_site(site, form)
     try:
         item = archive.add_item(site, form.kind.data, form.title.data, form.item_date.data,
                                 form.description.data or "", form.file.data, current_user)
     except ArchiveError as error:
         db.session.rollback()
         form.refuse(error.message, error.field or "file")
-        return _render_site(db.session.get(Site, site_id), form, 400)
+        return _render_site(db.session.get(Site, site_id), form)
     kind = item.kind
     db.session.commit()
     flash(_("已上传“%(title)s”（%(kind)s）。", title=form.title.data, kind=kind.title), "success")
