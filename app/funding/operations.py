@@ -124,6 +124,12 @@ def released_percent(site: Site) -> int:
     if not tranches:
         return 100
     released = set(db.session.scalars(sa.select(TrancheRelease.tranche_id).where(TrancheRelease.site_id == site.id)))
+    return _released_percent(tranches, released)
+
+
+def _released_percent(tranches: list[Tranche], released: set[int]) -> int:
+    if not tranches:
+        return 100
     return min(100, sum(t.percent for t in tranches if not t.condition or t.id in released))
 
 
@@ -260,11 +266,35 @@ def reverse_disbursement(line: Disbursement, *, entry_date: date, reason: str, u
     return reversal
 
 
+def _sums_by_site(model, programme: Programme, source_id: int) -> dict[int, int]:
+    rows = db.session.execute(
+        sa.select(model.site_id, sa.func.sum(model.amount_fen)).join(Site, Site.id == model.site_id)
+        .where(Site.programme_id == programme.id, model.source_id == source_id).group_by(model.site_id))
+    return {site_id: int(total) for site_id, total in rows}
+
+
 def batch_plan(programme: Programme, source: FundingSource) -> list[tuple[Site, int]]:
-    """For each site of the programme with an allocation from ``source``: what is payable now (may be 0)."""
-    sites = db.session.scalars(sa.select(Site).where(Site.programme_id == programme.id).order_by(Site.rank,
-                                                                                                 Site.id)).all()
-    return [(site, max(0, payable(site, source.id))) for site in sites if allocated(site, source.id) > 0]
+    """For each site of the programme with an allocation from ``source``: what is payable now (may be 0), as
+    :func:`payable` works it out for one site, in a fixed number of queries whatever the number of sites."""
+    allocations = _sums_by_site(Allocation, programme, source.id)
+    payments = _sums_by_site(Disbursement, programme, source.id)
+    tranches = db.session.scalars(sa.select(Tranche).where(Tranche.programme_id == programme.id)).all()
+    releases: dict[int, set[int]] = {}
+    for site_id, tranche_id in db.session.execute(
+            sa.select(TrancheRelease.site_id, TrancheRelease.tranche_id).join(Site, Site.id == TrancheRelease.site_id)
+            .where(Site.programme_id == programme.id)):
+        releases.setdefault(site_id, set()).add(tranche_id)
+
+    allocated_sites = [site_id for site_id, amount in allocations.items() if amount > 0]
+    if not allocated_sites:
+        return []
+    sites = db.session.scalars(
+        sa.select(Site).where(Site.id.in_(allocated_sites))
+        .options(sa.orm.joinedload(Site.township), sa.orm.joinedload(Site.community))
+        .order_by(Site.rank, Site.id)).all()
+    return [(site, max(0, allocations[site.id] * _released_percent(tranches, releases.get(site.id, set())) // 100
+                       - payments.get(site.id, 0)))
+            for site in sites]
 
 
 def batch_disburse(programme: Programme, source: FundingSource, *, entry_date: date, voucher_prefix: str,

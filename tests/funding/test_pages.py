@@ -4,14 +4,19 @@ isolation, receipts."""
 from __future__ import annotations
 
 import io
+import re
 from datetime import timedelta
 
 import sqlalchemy as sa
 
+from app.applications.models import Application, ApplicationStatus
 from app.audit.models import AuditAction, AuditLog
 from app.database import china_today
 from app.extensions import db
-from app.funding.models import Allocation, Disbursement, SpendingLine
+from app.funding import operations
+from app.funding.models import Allocation, Disbursement, Site, SpendingLine, Tranche, TrancheRelease
+from app.programmes.models import FundingSource, Programme
+from tests.applications.helpers import communities_of
 from tests.conftest import login, page_without_tokens
 from tests.files.test_storage import files_on_disk, make_pdf
 
@@ -115,6 +120,68 @@ def test_batch_pays_what_is_payable_with_tranches(app, client, login_as, funded)
     page = client.post(f"/funding/programmes/{funded.programme}/tranches", data={
         "items-0-name": "全部", "items-0-percent": "90"}).get_data(as_text=True)
     assert "100" in page
+
+
+def _more_sites(app, funded, places, number: int) -> list[int]:
+    """``number`` more sites of the programme in 磁灶镇, each allocated 10,000.00 from the city."""
+    with app.app_context():
+        ids = []
+        for sequence, community in enumerate(communities_of(app, places.cizao, number + 1)[1:], start=2):
+            application = Application(programme_id=funded.programme, township_id=places.cizao,
+                                      community_id=community, sequence=sequence, reference=f"M-{sequence}",
+                                      status=ApplicationStatus.ACCEPTED)
+            db.session.add(application)
+            db.session.flush()
+            site = Site(programme_id=funded.programme, application_id=application.id, township_id=places.cizao,
+                        community_id=community, rank=10 + sequence)
+            db.session.add(site)
+            db.session.flush()
+            db.session.add(Allocation(site_id=site.id, source_id=funded.city, amount_fen=1_000_000, reason="档次",
+                                      entry_date=china_today()))
+            ids.append(site.id)
+        db.session.commit()
+        return ids
+
+
+def test_the_batch_plan_is_what_each_site_may_be_paid_in_a_fixed_number_of_queries(app, client, login_as, funded,
+                                                                                   places, count_queries):
+    """The batch page lists every site with what payable() allows it, read in the same number of queries whatever
+    the number of sites: tranches, a release for one site, a part already paid, an allocation taken back."""
+    login_as("finance")
+    url = f"/funding/programmes/{funded.programme}/batch"
+    preview = {"source_id": funded.city, "entry_date": china_today().isoformat(), "voucher_prefix": "P", "confirm": "0"}
+    client.post(url, data=preview)
+    with count_queries() as few:
+        assert client.post(url, data=preview).status_code == 200
+    extra = _more_sites(app, funded, places, 4)
+    with app.app_context():
+        first, second = (Tranche(programme_id=funded.programme, sequence=1, name="第一批", percent=60),
+                         Tranche(programme_id=funded.programme, sequence=2, name="第二批", percent=40,
+                                 condition="中期自评通过"))
+        db.session.add_all([first, second])
+        db.session.flush()
+        db.session.add_all([
+            TrancheRelease(tranche_id=second.id, site_id=extra[0]),
+            Disbursement(site_id=extra[1], source_id=funded.city, entry_date=china_today(), amount_fen=250_000,
+                         voucher_no="P-PART"),
+            Allocation(site_id=extra[2], source_id=funded.city, amount_fen=-1_000_000, reason="收回",
+                       entry_date=china_today()),
+        ])
+        db.session.commit()
+    with count_queries() as many:
+        page = client.post(url, data=preview).get_data(as_text=True)
+    assert many.count == few.count, many.statements
+    with app.app_context():
+        programme, source = db.session.get(Programme, funded.programme), db.session.get(FundingSource, funded.city)
+        expected = [(site.id, max(0, operations.payable(site, source.id)))
+                    for site in db.session.scalars(sa.select(Site).where(Site.programme_id == programme.id)
+                                                   .order_by(Site.rank, Site.id))
+                    if operations.allocated(site, source.id) > 0]
+        assert [(site.id, amount) for site, amount in operations.batch_plan(programme, source)] == expected
+    # 60 % of 30,000 (the two first sites), 100 % of 10,000 (released), 60 % less 2,500 paid, none taken back.
+    assert [amount for _site, amount in expected] == [1_800_000, 1_800_000, 1_000_000, 350_000, 600_000]
+    rows = re.findall(r'<td class="text-end">(¥[\d,.]+)</td></tr>', page.split('id="batch-plan"')[1])
+    assert rows == ["¥18,000.00", "¥18,000.00", "¥10,000.00", "¥3,500.00", "¥6,000.00", "¥55,500.00"]  # and the total
 
 
 def test_township_records_spending_for_its_own_site_only(app, client, login_as, funded):
