@@ -791,6 +791,11 @@ _NOTICES = Remembered()
 
 
 def issue_notice(programme: Programme, township_id: int, title: str, content: str, user) -> ProgressNotice:
+    # A 通报 is about a township's sites in the programme: the page offers only townships that have one.
+    has_site = db.session.scalar(sa.select(Site.id).where(Site.programme_id == programme.id,
+                                                          Site.township_id == township_id).limit(1))
+    if has_site is None:
+        raise ProgressError(_("该镇(街道)在本项目中没有示范点（项目），不能对其通报。"), field="township_id")
     notice = ProgressNotice(programme_id=programme.id, township_id=township_id, issued_on=china_today(),
                             title=title.strip(), content=content.strip(), issued_by_id=_uid(user))
     db.session.add(notice)

@@ -222,7 +222,12 @@ def issue_notice(programme_id: int):
         form.refuse(_("请选择镇(街道)。"), "township_id")
     if not valid or township is None:
         return _programme_page(programme.id, notice_form=form)
-    progress.issue_notice(programme, township.id, form.title.data, form.content.data, current_user)
+    try:
+        progress.issue_notice(programme, township.id, form.title.data, form.content.data, current_user)
+    except ProgressError as error:
+        db.session.rollback()
+        form.refuse(str(error), error.field)
+        return _programme_page(programme.id, notice_form=form)
     db.session.commit()
     flash(_("已向%(t)s发出通报。", t=township.name), "success")
     return redirect(url_for("progress.programme", programme_id=programme.id) + "#notices")

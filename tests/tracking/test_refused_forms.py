@@ -12,6 +12,7 @@ from app.audit.models import AuditLog
 from app.database import CHINA, china_today
 from app.extensions import db
 from app.funding.models import Site
+from app.places.models import Township
 from app.programmes.models import Milestone, MilestoneKind
 from app.tracking import progress
 from app.tracking.models import (
@@ -86,6 +87,22 @@ def test_a_notice_to_no_township_is_told_at_the_township(app, client, login_as, 
     assert error_descriptions(html) == {"township_id": "请选择镇(街道)。"}
     assert Page(html).controls["title"]["value"] == "进度滞后"
     assert _counts(app, ProgressNotice) == before
+
+
+def test_a_notice_to_a_township_without_sites_in_the_programme_is_told_at_the_township(app, client, login_as,
+                                                                                       tracked):  # noqa: F811
+    """A township exists but has no site in this programme (a forged choice): the page offers only those with one."""
+    with app.app_context():
+        elsewhere = db.session.scalar(sa.select(Township.id).where(Township.name == "英林镇"))
+    login_as("bureau")
+    before = _counts(app, ProgressNotice, Notification)
+    response = client.post(f"/progress/programmes/{tracked.programme}/notices", data={
+        "township_id": str(elsewhere), "title": "进度滞后", "content": "请加快进度"})
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert error_descriptions(html) == {"township_id": "该镇(街道)在本项目中没有示范点（项目），不能对其通报。"}
+    assert Page(html).controls["title"]["value"] == "进度滞后"
+    assert _counts(app, ProgressNotice, Notification) == before
 
 
 # --- spot checks on the site page ---------------------------------------------------------------------------
