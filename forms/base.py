@@ -10,6 +10,7 @@ from flask_wtf.i18n import translations as wtf_translations
 from markupsafe import Markup, escape
 from wtforms import FieldList, Form, FormField, SelectField, StringField, validators
 from wtforms import IntegerField as _IntegerField
+from wtforms.csrf.core import CSRFTokenField
 from wtforms.fields.choices import SelectChoice
 
 from app.database import id_number
@@ -41,7 +42,11 @@ class BaseForm(FlaskForm):
 
     class Meta:
         def bind_field(self, form, unbound_field, options):
-            if form.id_prefix and "id" not in unbound_field.kwargs:
+            if issubclass(unbound_field.field_class, CSRFTokenField):
+                # No label points at the hidden token, and a form repeated on a page (a row's button) would repeat
+                # its id: it is drawn without one (False leaves the attribute out).
+                options = {**options, "render_kw": {**(unbound_field.kwargs.get("render_kw") or {}), "id": False}}
+            elif form.id_prefix and "id" not in unbound_field.kwargs:
                 options = {**options, "id": form.id_prefix + options["prefix"] + options["name"]}
             return _bind_stripped(form, unbound_field, options)
 

@@ -7,6 +7,8 @@ names, or nobody hears it with the control it is about.
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
@@ -90,7 +92,13 @@ def error_descriptions(page: str) -> dict[str, str]:
     return described
 
 
+_ID = re.compile(r'\sid="([^"]*)"')
+
+
 def check_error_markup(page: str) -> None:
-    """error_descriptions' checks, for a page that shows field errors (a quick look first: most pages show none)."""
+    """error_descriptions' checks, for a page that shows field errors (a quick look first: most pages show none); and
+    on every page, that no id is used twice (a label, aria-describedby or a link to #id would find the wrong one)."""
+    repeated = [name for name, times in Counter(_ID.findall(page)).items() if times > 1]
+    assert not repeated, f"ids used more than once on the page: {repeated}"
     if "is-invalid" in page or "invalid-feedback" in page:
         error_descriptions(page)

@@ -9,7 +9,7 @@ from wtforms import BooleanField
 from wtforms.validators import DataRequired
 
 from forms.base import BaseForm
-from tests.accessibility import error_descriptions
+from tests.accessibility import check_error_markup, error_descriptions
 
 
 class _AgreeForm(BaseForm):
@@ -51,3 +51,21 @@ def test_the_check_reads_the_messages_a_control_names():
     page = ('<input class="form-control is-invalid" id="a" aria-invalid="true" aria-describedby="a-help a-errors">'
             '<div id="a-help">帮助</div><div id="a-errors"><div class="invalid-feedback">错<b>了</b></div></div>')
     assert error_descriptions(page) == {"a": "帮助 错了"}
+
+
+class _RowButtonForm(BaseForm):
+    id_prefix = "row-"
+
+
+def test_a_form_repeated_on_a_page_repeats_no_id_with_csrf_on(app):
+    """A row's button form (a form drawn once per line) carries the CSRF token without an id, so the page's ids stay
+    unique; the token is still posted under its name."""
+    app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        with app.test_request_context("/"):
+            page = render_template_string("{% for _ in range(3) %}<form>{{ form.hidden_tag() }}</form>{% endfor %}",
+                                          form=_RowButtonForm())
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
+    assert page.count('name="csrf_token"') == 3 and " id=" not in page
+    check_error_markup(page)
