@@ -121,6 +121,12 @@ class IntegerField(_IntegerField):
             self.data = None
             raise ValueError(self.gettext("Not a valid integer value."))
 
+    def pre_validate(self, form):
+        # What was typed is not a number: its message is the one to show, not also the range's about no value.
+        # (Nothing typed goes on to entered(), whose "required" replaces the parse error.)
+        if self.process_errors and self.raw_data and str(self.raw_data[0]).strip():
+            raise validators.StopValidation()
+
 
 class MoneyField(StringField):
     """An amount typed in yuan (30000, 30,000.50, ¥30000), held as integer fen in ``data``.
