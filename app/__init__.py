@@ -152,15 +152,10 @@ def register_cli(app: Flask) -> None:
 
 def register_template_helpers(app: Flask) -> None:
     from app import formatting, navigation
-    from app.applications.operations import consultation_forms_text
-    from app.funding.models import spending_category_title
 
     formatting.init_app(app)
     navigation.init_app(app)
     app.jinja_env.globals["get_locale"] = get_locale
-    # Values stored in Chinese (the city's own forms), shown in the reader's language.
-    app.jinja_env.globals["spending_category_title"] = spending_category_title
-    app.jinja_env.globals["consultation_forms_text"] = consultation_forms_text
 
     @app.context_processor
     def _unread():

@@ -9,17 +9,24 @@ from wtforms import (
     FormField,
     HiddenField,
     SelectField,
-    SelectMultipleField,
     StringField,
     SubmitField,
     TextAreaField,
-    widgets,
 )
 from wtforms.validators import NumberRange, Optional, Regexp, ValidationError
 
-from app.applications.models import VENUE_KINDS, UnitLevel
-from app.applications.operations import CONSULTATION_FORMS
-from forms.base import BaseForm, IntegerField, MoneyField, RowForm, check_rows, max_length, options, required
+from app.applications.models import CONSULTATION_FORMS, VENUE_KINDS, UnitLevel
+from forms.base import (
+    BaseForm,
+    CheckboxesField,
+    IntegerField,
+    MoneyField,
+    RowForm,
+    check_rows,
+    max_length,
+    options,
+    required,
+)
 
 TEXT = 5000  # longest free text in a form section; the paper form has far less room
 
@@ -92,11 +99,7 @@ class DemonstrationForm(_ApplicationForm):
         0, 100000, message=_l("请填写 0 至 100000 之间的整数。"))])
     opinion_box = BooleanField(_l("已在显著位置悬挂带“中国社区”标识和村(社区)名称的民情收集箱"))
     wechat_column = StringField(_l("微信公众号群众诉求专栏"), validators=[Optional(), max_length(100)])
-    # WTForms' own message for a choice not offered is English in Chinese pages (its catalogue's entry is fuzzy).
-    consultation_forms = SelectMultipleField(
-        _l("协商形式"), choices=options(CONSULTATION_FORMS), invalid_choice_message=_l("请选择列表中的选项。"),
-        widget=widgets.ListWidget(prefix_label=False), option_widget=widgets.CheckboxInput(),
-    )
+    consultation_forms = CheckboxesField(_l("协商形式"), choices=options(CONSULTATION_FORMS))
     consultation_forms_other = StringField(_l("其他协商形式"), validators=[Optional(), max_length(200)])
     procedure_topic = _text(_l("①汇集民意、确定议题"))
     procedure_consult = _text(_l("②开展协商、达成意见"))

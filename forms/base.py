@@ -8,7 +8,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.i18n import translations as wtf_translations
 from markupsafe import Markup, escape
-from wtforms import FieldList, Form, FormField, SelectField, StringField, validators
+from wtforms import FieldList, Form, FormField, SelectField, SelectMultipleField, StringField, validators, widgets
 from wtforms import IntegerField as _IntegerField
 from wtforms.csrf.core import CSRFTokenField
 from wtforms.fields.choices import SelectChoice
@@ -126,6 +126,19 @@ class IntegerField(_IntegerField):
         # (Nothing typed goes on to entered(), whose "required" replaces the parse error.)
         if self.process_errors and self.raw_data and str(self.raw_data[0]).strip():
             raise validators.StopValidation()
+
+
+class CheckboxesField(SelectMultipleField):
+    """A group of checkboxes (drawn by the field_options macro). A choice not offered is refused in the app's own
+    words: WTForms' Chinese for that message is marked fuzzy in its catalogue, so it would show in English."""
+
+    widget = widgets.ListWidget(prefix_label=False)
+    option_widget = widgets.CheckboxInput()
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("invalid_choice_message", _l("请选择列表中的选项。"))
+        kwargs.setdefault("invalid_value_message", _l("请选择列表中的选项。"))
+        super().__init__(*args, **kwargs)
 
 
 class MoneyField(StringField):

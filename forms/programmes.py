@@ -170,6 +170,6 @@ class StatusForm(BaseForm):
     submit = SubmitField(_l("更改状态"))
 
     def validate_status(self, field):
-        # Checked here rather than by the field, whose message for a choice not offered is WTForms' own (English).
+        # Checked here rather than by the field: nothing chosen and a choice not offered both get the form's own words.
         if field.data not in {choice.value for choice in field.choices}:
             raise ValidationError(_l("请选择新状态。"))

@@ -10,16 +10,24 @@ from wtforms import (
     FormField,
     HiddenField,
     SelectField,
-    SelectMultipleField,
     StringField,
     SubmitField,
     TextAreaField,
-    widgets,
 )
 from wtforms.validators import NumberRange, Optional, ValidationError
 
 from app.scoring.models import CriterionKind
-from forms.base import BaseForm, IntegerField, RowForm, check_rows, entered, max_length, options, required
+from forms.base import (
+    BaseForm,
+    CheckboxesField,
+    IntegerField,
+    RowForm,
+    check_rows,
+    entered,
+    max_length,
+    options,
+    required,
+)
 
 
 class CriterionRow(RowForm):
@@ -95,12 +103,7 @@ def sheet_form_class(criteria, vetoes):
 
     class SheetForm(BaseForm):
         version = HiddenField()
-        # WTForms' own message for a choice not offered is English in Chinese pages (its catalogue's entry is fuzzy).
-        veto_ids = SelectMultipleField(
-            _l("一票否决"), coerce=int, choices=options([(v.id, v.text) for v in vetoes]),
-            invalid_choice_message=_l("请选择列表中的选项。"), invalid_value_message=_l("请选择列表中的选项。"),
-            widget=widgets.ListWidget(prefix_label=False), option_widget=widgets.CheckboxInput(),
-        )
+        veto_ids = CheckboxesField(_l("一票否决"), coerce=int, choices=options([(v.id, v.text) for v in vetoes]))
         comment = TextAreaField(_l("评审意见"), validators=[Optional(), max_length(2000)])
         save = SubmitField(_l("保存草稿"))
         submit_sheet = SubmitField(_l("提交（提交后锁定）"))
@@ -111,12 +114,8 @@ def sheet_form_class(criteria, vetoes):
 
 
 class AssignForm(BaseForm):
-    applications = SelectMultipleField(_l("申报"), coerce=int, validate_choice=False,
-                                       widget=widgets.ListWidget(prefix_label=False),
-                                       option_widget=widgets.CheckboxInput())
-    evaluators = SelectMultipleField(_l("评审人"), coerce=int, validate_choice=False,
-                                     widget=widgets.ListWidget(prefix_label=False),
-                                     option_widget=widgets.CheckboxInput())
+    applications = CheckboxesField(_l("申报"), coerce=int, validate_choice=False)
+    evaluators = CheckboxesField(_l("评审人"), coerce=int, validate_choice=False)
     submit = SubmitField(_l("分配"))
 
     def validate_applications(self, field):

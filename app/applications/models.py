@@ -10,6 +10,7 @@ from app.database import UTCDateTime, utcnow
 from app.enums import TitledEnum, enum_column
 from app.extensions import db
 from app.files.models import StoredFile
+from app.formatting import listing
 from app.places.models import Community, Township
 from app.programmes.models import Programme, ProjectType
 
@@ -57,6 +58,14 @@ class UnitLevel(TitledEnum):
 VENUE_KINDS = [("议事厅(室)", _l("议事厅(室)")), ("议事角", _l("议事角")), ("议事长廊", _l("议事长廊")),
                ("其他", _l("其他"))]
 _VENUE_TITLES = dict(VENUE_KINDS)
+CONSULTATION_FORMS = [
+    ("小区协商会", _l("小区协商会")),
+    ("业主协商会", _l("业主协商会")),
+    ("物业协商会", _l("物业协商会")),
+    ("楼栋协商会", _l("楼栋协商会")),
+    ("线上协商", _l("线上协商（微信群、视频会议等）")),
+]
+_CONSULTATION_FORM_TITLES = dict(CONSULTATION_FORMS)
 
 
 class Application(db.Model):
@@ -155,6 +164,12 @@ class Application(db.Model):
     def venue_kind_title(self) -> str:
         """The venue kind in the reader's language; a value no longer offered is shown as stored."""
         return str(_VENUE_TITLES.get(self.venue_kind, self.venue_kind))
+
+    @property
+    def consultation_forms_text(self) -> str:
+        """The consultation forms in the reader's language, the township's own "other" form last as written."""
+        forms = [_CONSULTATION_FORM_TITLES.get(value, value) for value in self.consultation_forms or []]
+        return listing([*forms, *([self.consultation_forms_other] if self.consultation_forms_other else [])])
 
     @property
     def budget_total_fen(self) -> int:

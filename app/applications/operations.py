@@ -26,19 +26,15 @@ from app.applications.models import (
 from app.database import china_today, utcnow
 from app.extensions import db
 from app.files.models import StoredFile
-from app.formatting import listing
 from app.places.models import Community, Township
 from app.programmes.models import Programme, ProgrammeStatus
 from app.programmes.operations import allowance, effective_due, township_sizes
+from app.refusal import Refusal
 
 
-class WorkflowError(Exception):
+class WorkflowError(Refusal):
     """A step the rules refuse; the message says why, for the user, and ``field`` names the form field it concerns
     (when one does) so that the page can show it there."""
-
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.field = field
 
 
 class EditConflict(Exception):
@@ -61,20 +57,6 @@ NEEDS_REASON = {A.RETURNED, A.REJECTED}
 LIVE = (A.DRAFT, A.SUBMITTED, A.RETURNED, A.ACCEPTED, A.REJECTED)  # everything that uses up a place
 RESUBMIT_DAYS = 7
 
-CONSULTATION_FORMS = [
-    ("小区协商会", _l("小区协商会")),
-    ("业主协商会", _l("业主协商会")),
-    ("物业协商会", _l("物业协商会")),
-    ("楼栋协商会", _l("楼栋协商会")),
-    ("线上协商", _l("线上协商（微信群、视频会议等）")),
-]
-_CONSULTATION_FORM_TITLES = dict(CONSULTATION_FORMS)
-
-
-def consultation_forms_text(application: Application) -> str:
-    """The application's consultation forms in the reader's language, its own "other" form last as written."""
-    forms = [_CONSULTATION_FORM_TITLES.get(value, value) for value in application.consultation_forms or []]
-    return listing([*forms, *([application.consultation_forms_other] if application.consultation_forms_other else [])])
 
 
 # --- counting and limits -----------------------------------------------------------------------------

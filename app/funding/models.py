@@ -208,6 +208,10 @@ class SpendingLine(db.Model):
         sa.Index("ix_spending_lines_site_source_amount", "site_id", "source_id", "amount_fen"),
     )
 
+    @property
+    def category_title(self) -> str:
+        return spending_category_title(self.category)
+
     def __str__(self) -> str:
         return f"{self.item}: {self.amount_fen}"
 

@@ -30,6 +30,7 @@ from app.funding.models import (
     TrancheRelease,
 )
 from app.programmes.models import FundingSource, Programme
+from app.refusal import Refusal
 
 MAX_FEN = 10_000_000_000_00  # ten billion yuan: no line of any grant comes near it
 
@@ -38,13 +39,9 @@ def _uid(user) -> int | None:
     return user.id if user is not None else None
 
 
-class FundingError(Exception):
+class FundingError(Refusal):
     """A money step the rules refuse; the message is for the user, and ``field`` names the form field it concerns
     (when one does) so that the page can show it there."""
-
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.field = field
 
 
 # --- periods -----------------------------------------------------------------------------------------

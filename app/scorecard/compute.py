@@ -66,6 +66,7 @@ from app.extensions import db
 from app.funding.models import Site
 from app.places.models import Township
 from app.programmes.models import Milestone, Programme
+from app.refusal import Refusal
 from app.scoring.aggregate import display
 from app.scoring.ranking import programme_ranking
 from app.tracking import archive, progress
@@ -92,13 +93,8 @@ REPORT_DUE_STATES = {"on_time", "late", "missing"}
 MILESTONE_DUE_STATES = {"on_time", "late", "overdue"}
 
 
-class DecisionError(Exception):
+class DecisionError(Refusal):
     """A decision refused; ``message`` is for the user, ``field`` names the form field it belongs to."""
-
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.field = field
 
 
 def share(part: int, whole: int) -> Fraction | None:

@@ -18,16 +18,13 @@ from app.database import utcnow
 from app.extensions import db
 from app.formatting import listing
 from app.programmes.models import Programme
+from app.refusal import Refusal
 from app.scoring.models import Assignment, Criterion, CriterionKind, Score, SheetStatus, VetoCondition
 
 
-class ScoringError(Exception):
+class ScoringError(Refusal):
     """A scoring step the rules refuse; the message is for the user, and ``field`` names the form field it concerns
     (when one does) so that the page can show it there."""
-
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.field = field
 
 
 # --- the sheet of criteria ------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from app.formatting import listing
 from app.funding.models import Allocation, Site
 from app.places.models import Township
 from app.programmes.models import FundingTier, Programme, ProgrammeStatus
+from app.refusal import Refusal
 from app.scoring.models import Objection, Selection, SelectionEntry, SelectionStatus
 from app.scoring.ranking import RankingRow
 
@@ -24,13 +25,9 @@ from app.scoring.ranking import RankingRow
 TOWNSHIP_WARNING_THRESHOLD = 2
 
 
-class SelectionError(Exception):
+class SelectionError(Refusal):
     """A selection step the rules refuse; the message is for the user, and ``field`` names the form field it concerns
     (when one does) so that the page can show it there. A refusal naming no field is about the list's state."""
-
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.field = field
 
 
 def selection_of(programme: Programme, create: bool = False) -> Selection | None:

@@ -26,6 +26,7 @@ from app.extensions import db
 from app.files.storage import StoredFileCorrupt, UploadRejected, read_stored, save_upload, soft_delete
 from app.funding.models import Site
 from app.places.models import Community, Township
+from app.refusal import Refusal
 from app.statements import Mark, Remembered, remembered_for_filter, scoped_statement, select_rows
 from app.tracking.models import ArchiveItem, ArchiveKind
 
@@ -39,13 +40,8 @@ _WINDOWS_FORBIDDEN = re.compile(r'[<>:"|?*\\/]')
 _UTF8_FLAG = 0x800
 
 
-class ArchiveError(Exception):
+class ArchiveError(Refusal):
     """A step refused; ``message`` is for the user and ``field`` names the form field it belongs to."""
-
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.field = field
 
 
 def _uid(user) -> int | None:

@@ -34,6 +34,7 @@ from app.extensions import db
 from app.files.storage import UploadRejected, save_upload
 from app.formatting import percent_text
 from app.places.models import Community
+from app.refusal import Refusal
 from app.tracking.models import ConsultationMatter, ConsultationRecord, ConsultationRule, RepresentativeMeeting
 
 MUST_NOT = "must_not"  # ConsultationRule.kind of the 五不议
@@ -42,13 +43,8 @@ MAX_COUNT = 1_000_000  # far above any meeting, far below any integer limit
 MEETING_DOCUMENTS = ("sign_in", "minutes", "vote_sheet")  # 签到表, 会议记录表, 表决签名表: never one for another
 
 
-class LedgerError(Exception):
+class LedgerError(Refusal):
     """A step the rules refuse; ``message`` is for the user, ``field`` names the form field it belongs to."""
-
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.field = field
 
 
 # --- the rules ---------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from app.extensions import db
 from app.funding.models import Site, SpendingLine
 from app.places.models import Community, Township
 from app.programmes.models import Milestone, MilestoneKind, Programme, ProgrammeStatus
+from app.refusal import Refusal
 from app.statements import Mark, Remembered, remembered_for_filter, scoped_statement, select_rows
 from app.tracking.models import (
     MilestoneEvent,
@@ -40,14 +41,13 @@ SITE_KINDS = {MilestoneKind.CHARTER, MilestoneKind.SUMMARY, MilestoneKind.MIDTER
 TOWNSHIP_KINDS = {MilestoneKind.SUMMARY}
 
 
-class ProgressError(Exception):
+class ProgressError(Refusal):
     """A step the rules refuse; the message is for the user. ``field`` names the form field it concerns, when one
     does, and ``missing`` holds what a refused submission lacks as (field, message) pairs, so that a page can show
     each at its field."""
 
     def __init__(self, message: str, field: str | None = None, missing: list[tuple[str, str]] | None = None):
-        super().__init__(message)
-        self.field = field
+        super().__init__(message, field)
         self.missing = missing or []
 
 

@@ -9,8 +9,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from app.applications.models import Application, ApplicationStatus
-from app.applications.operations import CONSULTATION_FORMS
+from app.applications.models import CONSULTATION_FORMS, Application, ApplicationStatus
 from app.audit.models import AuditAction, AuditLog
 from app.extensions import db
 from tests.accessibility import error_descriptions

@@ -45,4 +45,6 @@ document.querySelectorAll("[data-print]").forEach(function (el) {
     total.textContent = sum.toFixed(2);
   };
   scores.forEach(function (input) { input.addEventListener("input", update); });
+  // A refused save shows the scores as typed, not as saved: the total the server wrote is the saved one.
+  if (sheet.querySelector(".is-invalid")) update();
 })();
