@@ -29,6 +29,7 @@ from app.funding.models import (
     Tranche,
     TrancheRelease,
 )
+from app.funding.queries import ledger_sums
 from app.programmes.models import FundingSource, Programme
 from app.refusal import Refusal
 
@@ -125,14 +126,17 @@ def released_percent(site: Site) -> int:
 
 
 def _released_percent(tranches: list[Tranche], released: set[int]) -> int:
-    if not tranches:
-        return 100
+    """Of a programme with tranches: those without a condition, and those ``released``."""
     return min(100, sum(t.percent for t in tranches if not t.condition or t.id in released))
 
 
 def payable(site: Site, source_id: int) -> int:
     """What may still be paid to ``site`` from ``source_id`` without an override."""
-    return allocated(site, source_id) * released_percent(site) // 100 - disbursed(site, source_id)
+    return _payable(allocated(site, source_id), released_percent(site), disbursed(site, source_id))
+
+
+def _payable(allocated_fen: int, percent: int, disbursed_fen: int) -> int:
+    return allocated_fen * percent // 100 - disbursed_fen
 
 
 def _amount(amount_fen: int) -> int:
@@ -195,13 +199,13 @@ def save_tranches(programme: Programme, rows: list[dict]) -> None:
 
 def release_tranche(site: Site, tranche: Tranche, note: str, user) -> TrancheRelease:
     if tranche.programme_id != site.programme_id:
-        raise FundingError(_("该批次不属于本项目。"))
+        raise FundingError(_("该批次不属于本项目。"), field="tranche_id")
     if not tranche.condition:
-        raise FundingError(_("该批次无前置条件，无需放行。"))
+        raise FundingError(_("该批次无前置条件，无需放行。"), field="tranche_id")
     found = db.session.scalar(sa.select(TrancheRelease).where(TrancheRelease.site_id == site.id,
                                                               TrancheRelease.tranche_id == tranche.id))
     if found is not None:
-        raise FundingError(_("该批次已放行。"))
+        raise FundingError(_("该批次已放行。"), field="tranche_id")
     release = TrancheRelease(site_id=site.id, tranche_id=tranche.id, note=note.strip(),
                              released_by_id=_uid(user))
     db.session.add(release)
@@ -252,7 +256,7 @@ def reverse_disbursement(line: Disbursement, *, entry_date: date, reason: str, u
     if db.session.scalar(sa.select(Disbursement.id).where(Disbursement.reverses_id == line.id)) is not None:
         raise FundingError(_("该笔拨付已冲销。"))
     if not reason.strip():
-        raise FundingError(_("请填写冲销原因。"))
+        raise FundingError(_("请填写冲销原因。"), field="reason")
     _open(entry_date)
     _lock(line.site)
     reversal = Disbursement(site_id=line.site_id, source_id=line.source_id, entry_date=entry_date,
@@ -263,18 +267,11 @@ def reverse_disbursement(line: Disbursement, *, entry_date: date, reason: str, u
     return reversal
 
 
-def _sums_by_site(model, programme: Programme, source_id: int) -> dict[int, int]:
-    rows = db.session.execute(
-        sa.select(model.site_id, sa.func.sum(model.amount_fen)).join(Site, Site.id == model.site_id)
-        .where(Site.programme_id == programme.id, model.source_id == source_id).group_by(model.site_id))
-    return {site_id: int(total) for site_id, total in rows}
-
-
 def batch_plan(programme: Programme, source: FundingSource) -> list[tuple[Site, int]]:
     """For each site of the programme with an allocation from ``source``: what is payable now (may be 0), as
     :func:`payable` works it out for one site, in a fixed number of queries whatever the number of sites."""
-    allocations = _sums_by_site(Allocation, programme, source.id)
-    payments = _sums_by_site(Disbursement, programme, source.id)
+    sums = ledger_sums(lambda model: [model.site_id, model.source_id], Site.programme_id == programme.id)
+    by_site = {site_id: totals for (site_id, source_id), totals in sums.items() if source_id == source.id}
     tranches = db.session.scalars(sa.select(Tranche).where(Tranche.programme_id == programme.id)).all()
     releases: dict[int, set[int]] = {}
     for site_id, tranche_id in db.session.execute(
@@ -282,15 +279,18 @@ def batch_plan(programme: Programme, source: FundingSource) -> list[tuple[Site, 
             .where(Site.programme_id == programme.id)):
         releases.setdefault(site_id, set()).add(tranche_id)
 
-    allocated_sites = [site_id for site_id, amount in allocations.items() if amount > 0]
+    allocated_sites = [site_id for site_id, totals in by_site.items() if totals.allocated > 0]
     if not allocated_sites:
         return []
     sites = db.session.scalars(
         sa.select(Site).where(Site.id.in_(allocated_sites))
         .options(sa.orm.joinedload(Site.township), sa.orm.joinedload(Site.community))
         .order_by(Site.rank, Site.id)).all()
-    return [(site, max(0, allocations[site.id] * _released_percent(tranches, releases.get(site.id, set())) // 100
-                       - payments.get(site.id, 0)))
+
+    def percent(site_id: int) -> int:
+        return _released_percent(tranches, releases.get(site_id, set())) if tranches else 100
+
+    return [(site, max(0, _payable(by_site[site.id].allocated, percent(site.id), by_site[site.id].disbursed)))
             for site in sites]
 
 
@@ -299,7 +299,7 @@ def batch_disburse(programme: Programme, source: FundingSource, *, entry_date: d
     """Pay every site what is payable now from ``source``; vouchers PREFIX-001 …; all or nothing."""
     prefix = voucher_prefix.strip()
     if not prefix:
-        raise FundingError(_("请填写凭证号前缀。"))
+        raise FundingError(_("请填写凭证号前缀。"), field="voucher_prefix")
     plan = [(site, amount) for site, amount in batch_plan(programme, source) if amount > 0]
     if not plan:
         raise FundingError(_("没有可拨付的金额。"))
@@ -338,7 +338,7 @@ def reverse_spending(line: SpendingLine, *, entry_date: date, reason: str, user)
     if db.session.scalar(sa.select(SpendingLine.id).where(SpendingLine.reverses_id == line.id)) is not None:
         raise FundingError(_("该笔支出已冲销。"))
     if not reason.strip():
-        raise FundingError(_("请填写冲销原因。"))
+        raise FundingError(_("请填写冲销原因。"), field="reason")
     _open(entry_date)
     reversal = SpendingLine(site_id=line.site_id, source_id=line.source_id, entry_date=entry_date,
                             item=line.item, category=line.category, amount_fen=-line.amount_fen, payee=line.payee,

@@ -458,10 +458,7 @@ def release(site_id: int):
         tranche = db.session.get(Tranche, form.tranche_id.data or 0)
         if tranche is None:
             raise FundingError(_("请选择批次。"), field="tranche_id")
-        try:
-            operations.release_tranche(site, tranche, form.note.data, current_user)
-        except FundingError as error:  # each refusal is about the tranche chosen (released, no condition)
-            raise FundingError(str(error), field=error.field or "tranche_id") from error
+        operations.release_tranche(site, tranche, form.note.data, current_user)
         return _("已放行：%(t)s。", t=tranche.name)
     return _run(site, "tranches", action, posted=form)
 
