@@ -156,6 +156,7 @@ def register_template_helpers(app: Flask) -> None:
     formatting.init_app(app)
     navigation.init_app(app)
     app.jinja_env.globals["get_locale"] = get_locale
+    app.jinja_env.globals["html_lang"] = lambda: "zh-CN" if str(get_locale()) == "zh_Hans_CN" else "en"
 
     @app.context_processor
     def _unread():

@@ -42,15 +42,13 @@ import sqlalchemy as sa
 from flask import current_app
 
 from app.extensions import db
-from app.files.storage import TEMP_NAME
+from app.files.storage import IN_FLIGHT, TEMP_NAME
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
 UPLOADS = "uploads"
 DATABASE_FILES = {"sqlite": "database.sqlite3", "postgresql": "database.dump"}
 _CHUNK = 1024 * 1024
-# A recent temp file of storage._write is an upload in progress, not an orphan.
-_TEMP_GRACE_SECONDS = 3600
 
 
 class BackupError(Exception):
@@ -184,7 +182,7 @@ def upload_files(folder: Path) -> list[str]:
             if not path.is_file() or path.is_symlink():
                 continue
             relative = path.relative_to(folder).as_posix()
-            if TEMP_NAME.fullmatch(relative) and time.time() - path.stat().st_mtime < _TEMP_GRACE_SECONDS:
+            if TEMP_NAME.fullmatch(relative) and time.time() - path.stat().st_mtime < IN_FLIGHT.total_seconds():
                 continue
             found.append(relative)
     return sorted(found)

@@ -8,7 +8,7 @@ import click
 from flask import Flask
 
 from app.extensions import db
-from app.files.sweep import DEFAULT_GRACE, MINIMUM_GRACE
+from app.files.sweep import DEFAULT_GRACE, MINIMUM_GRACE, sweep_orphans
 
 
 def register_commands(app: Flask) -> None:
@@ -91,8 +91,6 @@ def register_commands(app: Flask) -> None:
     @click.option("--dry-run", is_flag=True, help="Only list what would be removed; remove and record nothing.")
     def files_sweep(older_than_minutes: int, dry_run: bool):
         """Remove files under UPLOAD_FOLDER that no stored_files row names (and record the sweep in the audit log)."""
-        from app.files.sweep import sweep_orphans
-
         result = sweep_orphans(timedelta(minutes=older_than_minutes), dry_run=dry_run)
         db.session.commit()
         for name in result.left_alone:

@@ -151,9 +151,10 @@ def _append_only(session: Session, _context, _instances) -> None:
 def record_update(obj, before: dict, after: dict) -> None:
     """The row the flush hook writes for an update of ``obj``, for a change made with an UPDATE statement (which
     the hook cannot see); ``before`` and ``after`` hold the changed columns, masked as the hook masks them."""
-    masked = _masked(obj)
-    before = {key: MASK if key in masked else _plain(value) for key, value in before.items()}
-    after = {key: MASK + " (changed)" if key in masked else _plain(value) for key, value in after.items()}
+    masked, excluded = _masked(obj), _excluded(obj)
+    before = {key: MASK if key in masked else _plain(value) for key, value in before.items() if key not in excluded}
+    after = {key: MASK + " (changed)" if key in masked else _plain(value) for key, value in after.items()
+             if key not in excluded}
     db.session.add(AuditLog(**_row(AuditAction.UPDATE, obj, before, after)))
 
 

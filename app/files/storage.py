@@ -22,6 +22,7 @@ import tempfile
 import unicodedata
 import uuid
 import zipfile
+from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import Response, abort, current_app
@@ -88,6 +89,9 @@ _FOLDER = r"[0-9a-f]{2}/[0-9a-f]{2}"
 STORED_NAME = re.compile(rf"{_FOLDER}/[0-9a-f]{{32}}\.[a-z]{{3,4}}")
 _TEMP_PREFIX, _TEMP_SUFFIX = ".upload-", ".part"
 TEMP_NAME = re.compile(rf"{_FOLDER}/{re.escape(_TEMP_PREFIX)}[^/]*{re.escape(_TEMP_SUFFIX)}")
+# An upload's file younger than this may belong to a transaction still running in some worker: the backup and the
+# sweep leave it alone.
+IN_FLIGHT = timedelta(hours=1)
 # Something after the last dot counts as an extension only if it looks like one: "会议纪要 v1.2" has none.
 _EXTENSION = re.compile(r"[A-Za-z0-9]{0,9}[A-Za-z][A-Za-z0-9]{0,9}")
 # Bidirectional controls let "invoice\u202egpj.exe" display as "invoiceexe.jpg"; zero-width joiners stay (emoji).

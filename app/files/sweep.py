@@ -37,9 +37,9 @@ from app.audit.models import AuditAction
 from app.audit.operations import record
 from app.extensions import db
 from app.files.models import StoredFile
-from app.files.storage import STORED_NAME, TEMP_NAME
+from app.files.storage import IN_FLIGHT, STORED_NAME, TEMP_NAME
 
-DEFAULT_GRACE = timedelta(hours=1)
+DEFAULT_GRACE = IN_FLIGHT
 # Longer than any request that stores uploads takes to commit; a smaller grace could remove one in flight.
 MINIMUM_GRACE = timedelta(minutes=10)
 AUDIT_OBJECT_TYPE = "UploadFolder"

@@ -92,7 +92,7 @@ def _label_rows(marks: list[dict]) -> int:
         if row == len(row_ends):
             row_ends.append(right)
         row_ends[row] = right
-        mark["row"], mark["y"] = row, TIMELINE_FIRST_LABEL_Y + row * TIMELINE_ROW_HEIGHT
+        mark["y"] = TIMELINE_FIRST_LABEL_Y + row * TIMELINE_ROW_HEIGHT
     return max(len(row_ends), 1)
 
 

@@ -101,8 +101,9 @@ def share(part: int, whole: int) -> Fraction | None:
     return Fraction(part, whole) if whole else None
 
 
-def percent_text(value: Fraction | None) -> str:
-    """"93.7%", rounded down to 0.1%; "—" for None."""
+def floor_percent_text(value: Fraction | None) -> str:
+    """"93.7%", rounded down to 0.1% (a share shown as 90.0% really meets a 90% threshold; formatting.percent_text
+    rounds half up, for display elsewhere); "—" for None."""
     if value is None:
         return "—"
     tenths = int(value * 1000)  # int() truncates: floor for a share, which is never negative
@@ -121,6 +122,11 @@ def year_end(year: int) -> date:
 def as_of(year: int, today: date) -> date:
     """The day a year's card is worked out at: the year's last day once the year is over, else ``today``."""
     return min(today, year_end(year))
+
+
+def year_closed(year: int, day: date) -> bool:
+    """Whether a card of ``year`` standing at ``day`` stands at the year's end rather than at today."""
+    return day == year_end(year)
 
 
 def end_of(day: date) -> datetime:
@@ -154,7 +160,7 @@ class Scorecard:
     @property
     def year_closed(self) -> bool:
         """Whether the card stands at its year's end rather than at today."""
-        return self.as_of == year_end(self.year)
+        return year_closed(self.year, self.as_of)
 
     @property
     def report_share(self) -> Fraction | None:
@@ -177,10 +183,10 @@ def suggest(card: Scorecard) -> tuple[int, list[str]]:
     down: list[str] = []
     for label, value in shares:
         if value is not None and value < DOWN_ON_TIME:
-            down.append(_("%(label)s %(value)s，低于 %(limit)s", label=label, value=percent_text(value),
+            down.append(_("%(label)s %(value)s，低于 %(limit)s", label=label, value=floor_percent_text(value),
                           limit=threshold_text(DOWN_ON_TIME)))
     if card.archive is not None and card.archive < DOWN_ARCHIVE:
-        down.append(_("档案完整率 %(value)s，低于 %(limit)s", value=percent_text(card.archive),
+        down.append(_("档案完整率 %(value)s，低于 %(limit)s", value=floor_percent_text(card.archive),
                       limit=threshold_text(DOWN_ARCHIVE)))
     if card.oldest_open_days is not None and card.oldest_open_days > FOLLOW_UP_DAYS:
         down.append(_("抽查整改已 %(days)d 天未完成（超过 %(limit)d 天）", days=card.oldest_open_days,
@@ -190,10 +196,10 @@ def suggest(card: Scorecard) -> tuple[int, list[str]]:
     short: list[str] = []
     for label, value in shares:
         if value is not None and value < UP_ON_TIME:
-            short.append(_("%(label)s %(value)s，未达 %(limit)s", label=label, value=percent_text(value),
+            short.append(_("%(label)s %(value)s，未达 %(limit)s", label=label, value=floor_percent_text(value),
                            limit=threshold_text(UP_ON_TIME)))
     if card.archive is not None and card.archive < UP_ARCHIVE:
-        short.append(_("档案完整率 %(value)s，未达 %(limit)s", value=percent_text(card.archive),
+        short.append(_("档案完整率 %(value)s，未达 %(limit)s", value=floor_percent_text(card.archive),
                        limit=threshold_text(UP_ARCHIVE)))
     if card.open_follow_ups:
         short.append(_("有 %(n)d 项抽查整改尚未完成", n=card.open_follow_ups))

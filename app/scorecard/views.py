@@ -29,7 +29,7 @@ def _rule() -> dict:
 
 
 def _common() -> dict:
-    return dict(rule=_rule(), percent=compute.percent_text, change_text=change_text,
+    return dict(rule=_rule(), percent=compute.floor_percent_text, change_text=change_text,
                 can_decide=has_permission(current_user, Permission.SCORECARD_DECIDE))
 
 
@@ -64,7 +64,7 @@ def index():
     several = len({card.best_rank_programme for card in cards if card.best_rank_programme}) > 1
     as_of = compute.as_of(year, today)
     return render_template("scorecard/index.html", year=year, years=years, cards=cards, notice=notice,
-                           several_programmes=several, as_of=as_of, year_closed=as_of == compute.year_end(year),
+                           several_programmes=several, as_of=as_of, year_closed=compute.year_closed(year, as_of),
                            decided=sum(1 for card in cards if card.decision is not None), **_common())
 
 

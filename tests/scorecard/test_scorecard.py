@@ -23,7 +23,7 @@ from app.extensions import db
 from app.files.models import StoredFile
 from app.funding.models import Site
 from app.programmes.models import Milestone, MilestoneKind, Programme
-from app.scorecard.compute import Scorecard, percent_text, scorecards, suggest
+from app.scorecard.compute import Scorecard, floor_percent_text, scorecards, suggest
 from app.scoring.models import Assignment, Criterion, Score, SheetStatus
 from app.tracking import archive, progress
 from app.tracking.models import (
@@ -173,11 +173,11 @@ def test_the_reasons_say_why(app):
 
 
 def test_shares_are_shown_rounded_down():
-    assert percent_text(Fraction(2, 3)) == "66.6%"
-    assert percent_text(Fraction(9, 10)) == "90.0%"
-    assert percent_text(Fraction(8999, 10000)) == "89.9%"
-    assert percent_text(Fraction(1)) == "100.0%" and percent_text(Fraction(0)) == "0.0%"
-    assert percent_text(None) == "—"
+    assert floor_percent_text(Fraction(2, 3)) == "66.6%"
+    assert floor_percent_text(Fraction(9, 10)) == "90.0%"
+    assert floor_percent_text(Fraction(8999, 10000)) == "89.9%"
+    assert floor_percent_text(Fraction(1)) == "100.0%" and floor_percent_text(Fraction(0)) == "0.0%"
+    assert floor_percent_text(None) == "—"
 
 
 # --- indicators from the database ------------------------------------------------------------------------------
