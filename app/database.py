@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -193,3 +194,26 @@ def commit_quietly(session) -> bool:
         session.rollback()
         return False
     return True
+
+
+def on_transaction_end(key: str, *, committed=None, discarded=None) -> None:
+    """Acts on what a request kept in ``session.info[key]`` once its whole transaction ends: ``committed(value)`` when
+    it committed, ``discarded(value)`` when it rolled back or was closed; the key is gone either way. A savepoint's
+    end changes nothing: SQLAlchemy fires ``after_commit`` for a savepoint released too, and a savepoint rolled back
+    alone leaves the transaction's work to the transaction."""
+
+    @event.listens_for(Session, "after_commit")
+    def _after_commit(session: Session) -> None:
+        if session.in_nested_transaction():
+            return
+        value = session.info.pop(key, None)
+        if value is not None and committed is not None:
+            committed(value)
+
+    @event.listens_for(Session, "after_transaction_end")
+    def _after_end(session: Session, transaction) -> None:
+        if transaction.parent is not None:
+            return
+        value = session.info.pop(key, None)
+        if value is not None and discarded is not None:
+            discarded(value)

@@ -11,8 +11,9 @@ import smtplib
 from email.message import EmailMessage
 
 from flask import current_app, has_app_context
-from sqlalchemy import event
 from sqlalchemy.orm import Session
+
+from app.database import on_transaction_end
 
 _KEY = "pending_mail"
 
@@ -42,18 +43,10 @@ def send(messages: list[tuple[str, str, str]]) -> None:
         current_app.logger.exception("e-mail copies could not be sent")
 
 
-@event.listens_for(Session, "after_commit")
-def _send_after_commit(session: Session) -> None:
-    if session.in_nested_transaction():  # a savepoint released: the transaction may still roll back
-        return
-    messages = session.info.pop(_KEY, None)
+def _send_committed(messages) -> None:
     if messages and has_app_context():
         send(messages)
 
 
-@event.listens_for(Session, "after_transaction_end")
-def _drop_unsent(session: Session, transaction) -> None:
-    """A transaction that ended without committing (rolled back, or closed) mails nothing; a savepoint rolled back
-    alone keeps what the transaction queued."""
-    if transaction.parent is None:
-        session.info.pop(_KEY, None)
+# Sent once the transaction commits; a transaction that ends without committing mails nothing.
+on_transaction_end(_KEY, committed=_send_committed)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
+from app.database import on_transaction_end
 from app.extensions import db
 
 
@@ -55,10 +56,8 @@ def _mark_written(session, _flush_context) -> None:
     session.info["wrote"] = True
 
 
-@sa.event.listens_for(sa.orm.Session, "after_transaction_end")
-def _clear_written(session, transaction) -> None:
-    if transaction.parent is None:  # the whole transaction: a savepoint's end leaves the outer writes uncommitted
-        session.info.pop("wrote", None)
+# Until the whole transaction ends: a savepoint's end leaves the outer writes uncommitted.
+on_transaction_end("wrote")
 
 
 class Remembered:

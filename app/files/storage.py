@@ -24,13 +24,11 @@ import uuid
 import zipfile
 from datetime import timedelta
 
-import sqlalchemy as sa
 from flask import Response, abort, current_app
 from flask_babel import gettext as _
-from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
 
-from app.database import utcnow
+from app.database import on_transaction_end, utcnow
 from app.downloads import attachment
 from app.extensions import db
 from app.files.models import StoredFile
@@ -416,20 +414,15 @@ def save_upload(
 _WRITTEN = "stored_file_paths"
 
 
-@sa.event.listens_for(Session, "after_commit")
-def _keep_written(session: Session) -> None:
-    if not session.in_nested_transaction():  # a savepoint released: the transaction may still roll back
-        session.info.pop(_WRITTEN, None)
+def _remove_all(paths) -> None:
+    for path in paths:
+        _remove(path)
 
 
-@sa.event.listens_for(Session, "after_transaction_end")
-def _remove_unkept(session: Session, transaction) -> None:
-    """When a transaction ends without committing (rolled back, or closed), the bytes of the uploads it stored: no
-    row points at them. (A savepoint rolled back alone leaves its files to the transaction: harmless if it commits,
-    and removed later by ``flask files sweep``, which compares the folder with the table.)"""
-    if transaction.parent is None:
-        for path in session.info.pop(_WRITTEN, ()):
-            _remove(path)
+# When a transaction ends without committing (rolled back, or closed), the bytes of the uploads it stored: no row
+# points at them. (A savepoint rolled back alone leaves its files to the transaction: harmless if it commits, and
+# removed later by ``flask files sweep``, which compares the folder with the table.)
+on_transaction_end(_WRITTEN, discarded=_remove_all)
 
 
 # --- reading and serving -----------------------------------------------------------------------------------
