@@ -36,6 +36,15 @@ def test_evaluator_scores_an_application(page: Page, live_server, screenshots):
         page.fill(f"#c{criterion_id}", str(max_points - 0.5 if max_points > 1 else 0))
     typed = sum(max_points - 0.5 if max_points > 1 else 0 for _id, max_points in criteria)
     expect(page.locator("#sheet-total")).to_have_text(f"{typed:.2f}")  # follows the typing, before any save
+    # A refused save shows the scores as typed, and the total is theirs, not the saved sheet's.
+    first_id, first_max = criteria[0]
+    page.fill(f"#c{first_id}", str(first_max + 1))
+    with page.expect_navigation():
+        page.click("#save")
+    expect(page.locator(f"#c{first_id}")).to_have_attribute("aria-invalid", "true")
+    refused_total = typed - (first_max - 0.5 if first_max > 1 else 0) + first_max + 1
+    expect(page.locator("#sheet-total")).to_have_text(f"{refused_total:.2f}")
+    page.fill(f"#c{first_id}", str(first_max - 0.5 if first_max > 1 else 0))
     page.fill("#comment", "议事厅规范，协商记录完整。")
     page.screenshot(path=str(screenshots / "scoring-sheet.png"), full_page=True)
     with page.expect_navigation():
